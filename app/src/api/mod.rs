@@ -1,0 +1,3 @@
+//! Server functions: the only way pages talk to the server.
+
+pub mod status;

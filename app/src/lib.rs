@@ -1,0 +1,12 @@
+//! The app shared by the server (SSR, feature `ssr`) and the browser (WASM, feature `hydrate`).
+
+pub mod api;
+pub mod app;
+pub mod model;
+pub mod pages;
+
+/// Server-only: configuration, database, S3 signing and the upload service. Never in the WASM.
+#[cfg(feature = "ssr")]
+pub mod server;
+
+pub use app::{shell, App};

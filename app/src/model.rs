@@ -1,0 +1,175 @@
+//! Types both sides share: what the server sends and the browser shows.
+
+use serde::{Deserialize, Serialize};
+
+/// Upload limits, defined once from the configuration: the server checks them, the signed policy
+/// enforces them, and the UI shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_bytes: u64,
+    /// `type/subtype`, `type/*` or `*`, lower case.
+    pub allowed_types: Vec<String>,
+}
+
+impl Limits {
+    pub fn allows_type(&self, content_type: &str) -> bool {
+        let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        self.allowed_types.iter().any(|pattern| match pattern.strip_suffix("/*") {
+            _ if pattern == "*" => true,
+            Some(major) => ct.split_once('/').is_some_and(|(m, minor)| m == major && !minor.is_empty()),
+            None => *pattern == ct,
+        })
+    }
+
+    /// "100 MiB; image/*, application/pdf"
+    pub fn describe(&self) -> String {
+        let types = if self.allowed_types.iter().any(|t| t == "*") { "any type".to_owned() } else { self.allowed_types.join(", ") };
+        format!("up to {} each; {types}", human_size(self.max_bytes))
+    }
+}
+
+/// 1536 -> "1.5 KiB"
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else if v.fract() < 0.05 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStatus {
+    Pending,
+    Completed,
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Pending => "pending",
+            UploadStatus::Completed => "completed",
+            UploadStatus::Failed => "failed",
+            UploadStatus::Expired => "expired",
+            UploadStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for UploadStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "pending" => UploadStatus::Pending,
+            "completed" => UploadStatus::Completed,
+            "failed" => UploadStatus::Failed,
+            "expired" => UploadStatus::Expired,
+            "cancelled" => UploadStatus::Cancelled,
+            _ => return Err(format!("unknown upload status {s:?}")),
+        })
+    }
+}
+
+/// How the browser sends the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningMethod {
+    Post,
+    Put,
+    Multipart,
+}
+
+impl SigningMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningMethod::Post => "post",
+            SigningMethod::Put => "put",
+            SigningMethod::Multipart => "multipart",
+        }
+    }
+}
+
+impl TryFrom<String> for SigningMethod {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "post" => SigningMethod::Post,
+            "put" => SigningMethod::Put,
+            "multipart" => SigningMethod::Multipart,
+            _ => return Err(format!("unknown signing method {s:?}")),
+        })
+    }
+}
+
+/// One upload as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct UploadRow {
+    pub id: String,
+    pub owner_id: String,
+    pub object_key: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub declared_size: i64,
+    pub confirmed_size: Option<i64>,
+    pub etag: Option<String>,
+    pub checksum_sha256: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub status: UploadStatus,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub method: SigningMethod,
+    pub error: Option<String>,
+    /// Unix milliseconds
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub confirmed_at: Option<i64>,
+}
+
+/// What the health check found; each part is `None` when healthy, or the reason it is not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub database: Result<(), String>,
+    pub bucket: Result<(), String>,
+}
+
+impl Health {
+    pub fn ok(&self) -> bool {
+        self.database.is_ok() && self.bucket.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_patterns_match_as_documented() {
+        let l = Limits { max_bytes: 1, allowed_types: vec!["image/*".into(), "application/pdf".into()] };
+        assert!(l.allows_type("image/png"));
+        assert!(l.allows_type("IMAGE/PNG; charset=x"));
+        assert!(l.allows_type("application/pdf"));
+        assert!(!l.allows_type("application/pdfx"));
+        assert!(!l.allows_type("text/plain"));
+        assert!(!l.allows_type("image/"));
+        assert!(Limits { max_bytes: 1, allowed_types: vec!["*".into()] }.allows_type("anything/at-all"));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(0), "0 bytes");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(100 << 20), "100 MiB");
+    }
+}

@@ -1,0 +1,270 @@
+//! The one typed configuration, read from the environment (and `.env`) once at start-up.
+//! A missing or malformed value is reported as one line naming the variable and what it expects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::s3::{Bucket, Credentials, Endpoint, Signer};
+use crate::model::Limits;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub s3: S3Config,
+    pub database_url: String,
+    /// Where browsers reach the app, e.g. `http://127.0.0.1:3000`; the CORS origin and the base of
+    /// the landing URL.
+    pub public_url: String,
+    pub limits: Limits,
+    /// Lifetime of a signed upload, in seconds.
+    pub upload_expiry_secs: u64,
+    /// Apply the browser-upload CORS rule to the bucket at start-up (set by the local S3 script).
+    pub apply_cors_on_start: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// Empty for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub credentials: Credentials,
+    pub force_path_style: bool,
+}
+
+impl S3Config {
+    pub fn bucket(&self) -> Bucket {
+        let endpoint = match &self.endpoint {
+            Some(url) => Endpoint::custom(url, self.force_path_style).expect("validated when the config was read"),
+            None => Endpoint::aws(&self.region, self.force_path_style),
+        };
+        Bucket {
+            name: self.bucket.clone(),
+            endpoint,
+            signer: Arc::new(Signer::new(self.credentials.clone(), self.region.clone())),
+        }
+    }
+}
+
+/// `VARIABLE: what is wrong (expected …)`, the whole message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {var} {problem} (expected {expected})")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+    pub expected: &'static str,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
+
+impl Config {
+    /// Reads `.env` (if any; real environment variables win) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let required = |var: &'static str, expected: &'static str| {
+            get(var).ok_or(ConfigError { var, problem: "is not set".into(), expected })
+        };
+        let bool_var = |var: &'static str, default: bool| match get(var).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError { var, problem: format!("is {other:?}"), expected: "true or false" }),
+        };
+
+        let endpoint = get("S3_ENDPOINT");
+        let force_path_style = bool_var("S3_FORCE_PATH_STYLE", false)?;
+        if let Some(url) = &endpoint {
+            Endpoint::custom(url, force_path_style).map_err(|e| ConfigError {
+                var: "S3_ENDPOINT",
+                problem: e.to_string(),
+                expected: "a URL such as http://127.0.0.1:3900, or empty for AWS",
+            })?;
+        }
+        let bucket = required("S3_BUCKET", "the name of the bucket uploads go to")?;
+        if !valid_bucket_name(&bucket) {
+            return Err(ConfigError {
+                var: "S3_BUCKET",
+                problem: format!("is {bucket:?}"),
+                expected: "3-63 lower-case letters, digits, '.' or '-'",
+            });
+        }
+        let s3 = S3Config {
+            endpoint,
+            region: get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            bucket,
+            credentials: Credentials {
+                access_key_id: required("AWS_ACCESS_KEY_ID", "the access key id of the signing credentials")?,
+                secret_access_key: required("AWS_SECRET_ACCESS_KEY", "the secret key of the signing credentials")?,
+                session_token: get("AWS_SESSION_TOKEN"),
+            },
+            force_path_style,
+        };
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                problem: "has an unknown scheme".into(),
+                expected: "sqlite://path?mode=rwc or postgres://user@host/db",
+            });
+        }
+
+        let public_url = get("APP_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:3000".into());
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if Endpoint::custom(&public_url, true).is_err() {
+            return Err(ConfigError {
+                var: "APP_PUBLIC_URL",
+                problem: format!("is {public_url:?}"),
+                expected: "the app's origin, such as https://uploads.example.com",
+            });
+        }
+
+        let max_bytes = match get("UPLOAD_MAX_BYTES") {
+            None => 100 * 1024 * 1024,
+            Some(v) => parse_size(&v).filter(|n| *n > 0).ok_or(ConfigError {
+                var: "UPLOAD_MAX_BYTES",
+                problem: format!("is {v:?}"),
+                expected: "a positive size such as 104857600, 100MiB or 5GB",
+            })?,
+        };
+        let allowed_types = match get("UPLOAD_ALLOWED_TYPES") {
+            None => vec!["*".into()],
+            Some(v) => {
+                let list: Vec<String> = v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+                if list.is_empty() || !list.iter().all(|t| valid_type_pattern(t)) {
+                    return Err(ConfigError {
+                        var: "UPLOAD_ALLOWED_TYPES",
+                        problem: format!("is {v:?}"),
+                        expected: "a comma-separated list such as image/*,application/pdf or *",
+                    });
+                }
+                list
+            }
+        };
+        let upload_expiry_secs = match get("UPLOAD_URL_EXPIRES_SECS") {
+            None => 900,
+            Some(v) => v.parse().ok().filter(|n| (60..=604_800).contains(n)).ok_or(ConfigError {
+                var: "UPLOAD_URL_EXPIRES_SECS",
+                problem: format!("is {v:?}"),
+                expected: "seconds between 60 and 604800",
+            })?,
+        };
+
+        Ok(Config {
+            s3,
+            database_url,
+            public_url,
+            limits: Limits { max_bytes, allowed_types },
+            upload_expiry_secs,
+            apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
+        })
+    }
+}
+
+fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
+}
+
+fn valid_type_pattern(t: &str) -> bool {
+    if t == "*" {
+        return true;
+    }
+    let Some((major, minor)) = t.split_once('/') else { return false };
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c));
+    token(major) && (minor == "*" || token(minor))
+}
+
+/// `1234`, `10KB`, `5MiB`, `2GB`, `1GiB` (KB = 1000, KiB = 1024).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("S3_BUCKET", "uploads"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    fn err(mut vars: HashMap<String, String>, set: &[(&str, &str)]) -> String {
+        for (k, v) in set {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        Config::from_vars(&vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_give_aws_sqlite_and_100_mib() {
+        let c = Config::from_vars(&base()).unwrap();
+        assert_eq!(c.s3.endpoint, None);
+        assert_eq!(c.s3.region, "us-east-1");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.limits.max_bytes, 100 << 20);
+        assert_eq!(c.s3.bucket().endpoint, Endpoint::aws("us-east-1", false));
+    }
+
+    #[test]
+    fn a_missing_bucket_names_the_variable() {
+        let mut v = base();
+        v.remove("S3_BUCKET");
+        assert_eq!(
+            Config::from_vars(&v).unwrap_err().to_string(),
+            "configuration error: S3_BUCKET is not set (expected the name of the bucket uploads go to)"
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        assert!(err(base(), &[("S3_ENDPOINT", "localhost:3900")]).starts_with("configuration error: S3_ENDPOINT"));
+        assert!(err(base(), &[("S3_FORCE_PATH_STYLE", "maybe")]).starts_with("configuration error: S3_FORCE_PATH_STYLE"));
+        assert!(err(base(), &[("UPLOAD_MAX_BYTES", "lots")]).starts_with("configuration error: UPLOAD_MAX_BYTES"));
+        assert!(err(base(), &[("UPLOAD_ALLOWED_TYPES", "image")]).starts_with("configuration error: UPLOAD_ALLOWED_TYPES"));
+        assert!(err(base(), &[("DATABASE_URL", "mysql://x")]).starts_with("configuration error: DATABASE_URL"));
+        assert!(err(base(), &[("S3_BUCKET", "Bad_Bucket")]).starts_with("configuration error: S3_BUCKET"));
+        assert!(err(base(), &[("UPLOAD_URL_EXPIRES_SECS", "5")]).starts_with("configuration error: UPLOAD_URL_EXPIRES_SECS"));
+    }
+
+    #[test]
+    fn the_secret_is_not_in_the_debug_output() {
+        let c = Config::from_vars(&base()).unwrap();
+        assert!(!format!("{c:?}").contains("secret\""));
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("1234"), Some(1234));
+        assert_eq!(parse_size("5MiB"), Some(5 << 20));
+        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("x"), None);
+    }
+}

@@ -1,0 +1,69 @@
+//! Database access for SQLite and PostgreSQL through one pool type. The SQL is written once, in
+//! the subset both engines accept (`$n` placeholders, TEXT ids, BIGINT Unix milliseconds).
+
+pub mod uploads;
+pub mod users;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::AnyPool;
+
+pub type Pool = AnyPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not create the folder for the SQLite file {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+}
+
+/// Connects, creating the SQLite file (and its folder) when needed, and applies migrations.
+pub async fn connect(url: &str) -> Result<Pool, DbError> {
+    install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    if is_sqlite {
+        ensure_sqlite_folder(url)?;
+    }
+    let pool = AnyPoolOptions::new()
+        // SQLite has one writer; a small pool avoids lock contention, PostgreSQL takes more.
+        .max_connections(if is_sqlite { 4 } else { 16 })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if is_sqlite {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+fn ensure_sqlite_folder(url: &str) -> Result<(), DbError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| DbError::Folder { path: path.to_owned(), source })?;
+    }
+    Ok(())
+}
+
+/// Succeeds when the database answers a query.
+pub async fn ping(pool: &Pool) -> Result<(), DbError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+pub fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

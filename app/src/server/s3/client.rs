@@ -1,0 +1,303 @@
+//! The server's own S3 calls, header-signed with the same [`Signer`](super::Signer): HEAD to verify
+//! uploads, bucket CORS and lifecycle for set-up, and the multipart calls around presigned parts.
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use reqwest::Method;
+use time::OffsetDateTime;
+
+use super::endpoint::Location;
+use super::sigv4::{sha256_hex, EMPTY_SHA256};
+use super::{xml, Bucket};
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// S3 answered with an error (`<Error><Code/><Message/></Error>`, or only a status for HEAD).
+    #[error("S3 answered {status}: {code}: {message}")]
+    Service { status: u16, code: String, message: String },
+    #[error("could not reach S3: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("unexpected answer from S3: {0}")]
+    InvalidResponse(String),
+}
+
+impl S3Error {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            S3Error::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// What a HEAD tells us about an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// As S3 sends it, quotes included.
+    pub etag: String,
+    pub content_type: Option<String>,
+    pub checksum_sha256: Option<String>,
+}
+
+/// One CORS rule of a bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorsRule {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_secs: Option<u32>,
+}
+
+impl CorsRule {
+    /// What a browser upload from `origin` needs: POST and PUT (and GET/HEAD to read back), any
+    /// header, and ETag exposed so multipart uploads can collect part ETags.
+    pub fn for_browser_uploads(origin: &str) -> Self {
+        CorsRule {
+            allowed_origins: vec![origin.to_owned()],
+            allowed_methods: ["GET", "HEAD", "POST", "PUT"].map(String::from).to_vec(),
+            allowed_headers: vec!["*".into()],
+            expose_headers: vec!["ETag".into()],
+            max_age_secs: Some(3000),
+        }
+    }
+
+    fn to_xml(&self) -> String {
+        let mut s = String::from("<CORSRule>");
+        let mut push = |tag: &str, values: &[String]| {
+            for v in values {
+                s.push_str(&format!("<{tag}>{}</{tag}>", xml::escape(v)));
+            }
+        };
+        push("AllowedOrigin", &self.allowed_origins);
+        push("AllowedMethod", &self.allowed_methods);
+        push("AllowedHeader", &self.allowed_headers);
+        push("ExposeHeader", &self.expose_headers);
+        if let Some(age) = self.max_age_secs {
+            s.push_str(&format!("<MaxAgeSeconds>{age}</MaxAgeSeconds>"));
+        }
+        s.push_str("</CORSRule>");
+        s
+    }
+
+    fn from_xml(rule: &str) -> Self {
+        CorsRule {
+            allowed_origins: xml::all(rule, "AllowedOrigin"),
+            allowed_methods: xml::all(rule, "AllowedMethod"),
+            allowed_headers: xml::all(rule, "AllowedHeader"),
+            expose_headers: xml::all(rule, "ExposeHeader"),
+            max_age_secs: xml::first(rule, "MaxAgeSeconds").and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Client {
+    http: reqwest::Client,
+    bucket: Bucket,
+}
+
+type Query = Vec<(String, String)>;
+
+fn q(pairs: &[(&str, &str)]) -> Query {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+impl S3Client {
+    pub fn new(bucket: Bucket) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        S3Client { http, bucket }
+    }
+
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        loc: Location,
+        query: Query,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, S3Error> {
+        let payload_hash = if body.is_empty() { EMPTY_SHA256.to_owned() } else { sha256_hex(&body) };
+        headers.push(("host".into(), loc.host.clone()));
+        let added = self.bucket.signer.sign_headers(
+            method.as_str(),
+            &loc.path,
+            &query,
+            &headers,
+            &payload_hash,
+            OffsetDateTime::now_utc(),
+        );
+        let mut url = loc.url();
+        let mut sorted = query.clone();
+        sorted.sort();
+        if !sorted.is_empty() {
+            let qs: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| {
+                    let (k, v) = (super::sigv4::uri_encode(k, true), super::sigv4::uri_encode(v, true));
+                    if v.is_empty() { k } else { format!("{k}={v}") }
+                })
+                .collect();
+            url = format!("{url}?{}", qs.join("&"));
+        }
+        let mut req = self.http.request(method.clone(), url);
+        for (n, v) in headers.iter().chain(added.iter()).filter(|(n, _)| n != "host") {
+            req = req.header(n.as_str(), v.as_str());
+        }
+        let resp = req.body(body).send().await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = if method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
+        Err(match xml::first(&text, "Code") {
+            Some(code) => S3Error::Service { status, code, message: xml::first(&text, "Message").unwrap_or_default() },
+            None => S3Error::Service {
+                status,
+                code: match status {
+                    403 => "AccessDenied".into(),
+                    404 => "NotFound".into(),
+                    _ => format!("Http{status}"),
+                },
+                message: String::new(),
+            },
+        })
+    }
+
+    async fn send_bucket(&self, method: Method, query: Query, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<reqwest::Response, S3Error> {
+        self.send(method, self.bucket.endpoint.bucket(&self.bucket.name), query, headers, body).await
+    }
+
+    async fn send_object(&self, method: Method, key: &str, query: Query, body: Vec<u8>) -> Result<reqwest::Response, S3Error> {
+        self.send(method, self.bucket.endpoint.object(&self.bucket.name, key), query, vec![], body).await
+    }
+
+    /// The object's size and ETag, or `None` if there is no such object.
+    pub async fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
+        let resp = match self.send_object(Method::HEAD, key, vec![], vec![]).await {
+            Ok(r) => r,
+            Err(S3Error::Service { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let size = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| S3Error::InvalidResponse("HEAD without a Content-Length".into()))?;
+        let etag = header("etag").ok_or_else(|| S3Error::InvalidResponse("HEAD without an ETag".into()))?;
+        Ok(Some(ObjectInfo {
+            size,
+            etag,
+            content_type: header("content-type"),
+            checksum_sha256: header("x-amz-checksum-sha256"),
+        }))
+    }
+
+    /// Succeeds when the bucket exists and these credentials may use it.
+    pub async fn head_bucket(&self) -> Result<(), S3Error> {
+        self.send_bucket(Method::HEAD, vec![], vec![], vec![]).await.map(|_| ())
+    }
+
+    pub async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
+        self.send_object(Method::DELETE, key, vec![], vec![]).await.map(|_| ())
+    }
+
+    /// Bucket sub-resource writes (`?cors`, `?lifecycle`) need a Content-MD5.
+    async fn put_subresource(&self, name: &str, body: String) -> Result<(), S3Error> {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(body.as_bytes()));
+        let headers = vec![("content-md5".into(), md5), ("content-type".into(), "application/xml".into())];
+        self.send_bucket(Method::PUT, q(&[(name, "")]), headers, body.into_bytes()).await.map(|_| ())
+    }
+
+    async fn get_subresource(&self, name: &str) -> Result<Option<String>, S3Error> {
+        match self.send_bucket(Method::GET, q(&[(name, "")]), vec![], vec![]).await {
+            Ok(resp) => Ok(Some(resp.text().await?)),
+            Err(S3Error::Service { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn put_bucket_cors(&self, rules: &[CorsRule]) -> Result<(), S3Error> {
+        let body = format!(
+            "<CORSConfiguration>{}</CORSConfiguration>",
+            rules.iter().map(CorsRule::to_xml).collect::<String>()
+        );
+        self.put_subresource("cors", body).await
+    }
+
+    /// The bucket's CORS rules; empty when it has none.
+    pub async fn get_bucket_cors(&self) -> Result<Vec<CorsRule>, S3Error> {
+        Ok(self
+            .get_subresource("cors")
+            .await?
+            .map(|x| xml::all(&x, "CORSRule").iter().map(|r| CorsRule::from_xml(r)).collect())
+            .unwrap_or_default())
+    }
+
+    /// `xml` is a whole `<LifecycleConfiguration>` document.
+    pub async fn put_bucket_lifecycle(&self, xml: &str) -> Result<(), S3Error> {
+        self.put_subresource("lifecycle", xml.to_owned()).await
+    }
+
+    pub async fn get_bucket_lifecycle(&self) -> Result<Option<String>, S3Error> {
+        self.get_subresource("lifecycle").await
+    }
+
+    /// Starts a multipart upload and returns its upload id.
+    pub async fn create_multipart_upload(&self, key: &str, content_type: &str) -> Result<String, S3Error> {
+        let loc = self.bucket.endpoint.object(&self.bucket.name, key);
+        let headers = vec![("content-type".into(), content_type.to_owned())];
+        let text = self.send(Method::POST, loc, q(&[("uploads", "")]), headers, vec![]).await?.text().await?;
+        xml::first(&text, "UploadId").ok_or_else(|| S3Error::InvalidResponse(format!("no UploadId in {text:?}")))
+    }
+
+    /// Completes a multipart upload from `(part number, ETag)` pairs; returns the object's ETag.
+    pub async fn complete_multipart_upload(&self, key: &str, upload_id: &str, parts: &[(u16, String)]) -> Result<String, S3Error> {
+        let body: String = parts
+            .iter()
+            .map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>", xml::escape(etag)))
+            .collect();
+        let body = format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>");
+        let text = self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;
+        // S3 may answer 200 with an <Error> body when completion fails late.
+        if xml::root(&text) == Some("Error") {
+            return Err(S3Error::Service {
+                status: 200,
+                code: xml::first(&text, "Code").unwrap_or_default(),
+                message: xml::first(&text, "Message").unwrap_or_default(),
+            });
+        }
+        xml::first(&text, "ETag").ok_or_else(|| S3Error::InvalidResponse(format!("no ETag in {text:?}")))
+    }
+
+    pub async fn abort_multipart_upload(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.send_object(Method::DELETE, key, q(&[("uploadId", upload_id)]), vec![]).await.map(|_| ())
+    }
+
+    /// The `Date` S3 reports, to measure clock skew.
+    pub async fn server_date(&self) -> Result<Option<String>, S3Error> {
+        let resp = self.send_bucket(Method::HEAD, vec![], vec![], vec![]).await?;
+        Ok(resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cors_rule_round_trips_through_xml() {
+        let rule = CorsRule::for_browser_uploads("http://127.0.0.1:3000");
+        let doc = format!("<CORSConfiguration>{}</CORSConfiguration>", rule.to_xml());
+        let back: Vec<CorsRule> = xml::all(&doc, "CORSRule").iter().map(|r| CorsRule::from_xml(r)).collect();
+        assert_eq!(back, vec![rule]);
+    }
+}

@@ -1,0 +1,25 @@
+//! Everything that talks S3: signing (SigV4, POST policies, presigned URLs), addressing, and the
+//! server's own client. Knows nothing about users or the database.
+
+pub mod client;
+pub mod endpoint;
+pub mod post_policy;
+pub mod presign;
+pub mod sigv4;
+pub mod xml;
+
+use std::sync::Arc;
+
+pub use client::{CorsRule, ObjectInfo, S3Client, S3Error};
+pub use endpoint::Endpoint;
+pub use post_policy::{PostForm, PostPolicy, Success};
+pub use presign::{Expiry, PresignedRequest, PutConstraints};
+pub use sigv4::{Credentials, Signer};
+
+/// One bucket at one endpoint, with the signer for it: the unit everything here works on.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub signer: Arc<Signer>,
+}

@@ -1,0 +1,46 @@
+//! The Axum server as a library: `main` and the integration tests build the same router.
+
+pub mod cli;
+pub mod routes;
+
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use app::server::{AppState, Config};
+use app::{shell, App};
+
+/// Leptos' own options (site root, address) from the `LEPTOS_*` variables cargo-leptos sets,
+/// with this project's defaults when the binary runs on its own.
+pub fn leptos_options() -> LeptosOptions {
+    let mut options = get_configuration(None).expect("the LEPTOS_* variables are well-formed").leptos_options;
+    if options.output_name.is_empty() {
+        options.output_name = "s3drop".into();
+    }
+    options
+}
+
+/// The whole app: Leptos pages and server functions, the health endpoint, static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(routes::router())
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Builds the state (database, migrations, S3 client) and applies the bucket CORS rule when asked.
+pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppState, app::server::db::DbError> {
+    let state = AppState::new(config, options).await?;
+    if state.config.apply_cors_on_start {
+        let rule = app::server::s3::CorsRule::for_browser_uploads(&state.config.public_url);
+        match state.s3.put_bucket_cors(&[rule]).await {
+            Ok(()) => tracing::info!(origin = %state.config.public_url, "applied the browser-upload CORS rule to the bucket"),
+            Err(e) => tracing::warn!(error = %e, "could not apply the CORS rule to the bucket"),
+        }
+    }
+    Ok(state)
+}
