@@ -1,0 +1,123 @@
+//! Test helpers: the real app on port 0, a fresh database per test on SQLite or PostgreSQL, and
+//! the local Garage's settings (written by `scripts/garage.sh up`).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use app::server::{AppState, Config};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+const S3_VARS: [&str; 7] = [
+    "S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_FORCE_PATH_STYLE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// The local Garage's S3 settings: from the environment (scripts/test exports them), else from
+/// `.local/garage/test.env`.
+pub fn s3_vars() -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> =
+        S3_VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    if !vars.contains_key("S3_ENDPOINT") {
+        let file = workspace_root().join(".local/garage/test.env");
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+            panic!("no local S3 settings: run `scripts/garage.sh up` (or scripts/test), which writes {}", file.display())
+        });
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some((k, v)) = line.split_once('=') {
+                vars.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    vars
+}
+
+pub fn config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars = s3_vars();
+    vars.insert("DATABASE_URL".into(), database_url.into());
+    for (k, v) in overrides {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_vars(&vars).expect("the test configuration is valid")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub const ENGINES: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+static PG_CLEANED: OnceCell<()> = OnceCell::const_new();
+
+/// A new, empty database URL for one test.
+pub async fn fresh_database(engine: Engine) -> String {
+    let name = format!("s3drop_test_{}", uuid::Uuid::new_v4().simple());
+    match engine {
+        Engine::Sqlite => {
+            let dir = std::env::temp_dir().join("s3drop-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}/{name}.db?mode=rwc", dir.display())
+        }
+        Engine::Postgres => {
+            let admin = postgres_admin_url();
+            let mut conn = PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (TEST_POSTGRES_URL) is not reachable: {e}"));
+            // Databases of earlier runs go first; test binaries run one after another.
+            PG_CLEANED
+                .get_or_init(|| async {
+                    let old: Vec<(String,)> =
+                        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 's3drop_test_%'")
+                            .fetch_all(&mut PgConnection::connect(&admin).await.unwrap())
+                            .await
+                            .unwrap();
+                    let mut c = PgConnection::connect(&admin).await.unwrap();
+                    for (db,) in old {
+                        let _ = c.execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str()).await;
+                    }
+                })
+                .await;
+            conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.unwrap();
+            let base = admin.rsplit_once('/').unwrap().0;
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+}
+
+/// The real router on 127.0.0.1:0 with a fresh database.
+pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base_url = format!("http://{addr}");
+    let db = fresh_database(engine).await;
+    let mut all = vec![("APP_PUBLIC_URL", base_url.as_str())];
+    all.extend_from_slice(overrides);
+    let mut options = server::leptos_options();
+    options.site_addr = addr;
+    let state = server::build_state(config(&db, &all), options).await.expect("the app starts");
+    let router = server::router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { base_url, state, http }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Engine::Sqlite, &[]).await
+}

@@ -1,0 +1,83 @@
+//! The running skeleton: health, server rendering, configuration errors.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn health_reports_the_database_and_the_bucket_reachable() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &[]).await;
+        let res = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{engine:?}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok", "bucket": "ok"}), "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn health_is_503_and_names_the_bucket_when_it_does_not_exist() {
+    let app = spawn_app_with(Engine::Sqlite, &[("S3_BUCKET", "no-such-bucket-here")]).await;
+    let res = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["status"], "unavailable");
+    assert_ne!(body["bucket"], "ok");
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_secret_key_is_wrong() {
+    let app = spawn_app_with(Engine::Sqlite, &[("AWS_SECRET_ACCESS_KEY", "wrong-secret")]).await;
+    let res = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["bucket"], "access denied");
+}
+
+#[tokio::test]
+async fn the_home_page_is_rendered_on_the_server() {
+    let app = spawn_app().await;
+    let res = app.http.get(&app.base_url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Upload files straight to S3"), "{html}");
+    assert!(html.contains("/pkg/s3drop.js") || html.contains("s3drop"), "hydration script is linked");
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404() {
+    let app = spawn_app().await;
+    let res = app.http.get(format!("{}/no/such/page", app.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+fn run_server_without(var: &str) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!("s3drop-cfg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.current_dir(&dir).env_clear().env("PATH", std::env::var("PATH").unwrap());
+    for (k, v) in s3_vars() {
+        if k != var {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("DATABASE_URL", format!("sqlite://{}/x.db?mode=rwc", dir.display()));
+    cmd.arg("serve").output().unwrap()
+}
+
+#[test]
+fn starting_without_a_bucket_prints_one_line_naming_it_and_exits_non_zero() {
+    let out = run_server_without("S3_BUCKET");
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("configuration error: S3_BUCKET is not set"), "{err}");
+}
+
+#[test]
+fn starting_without_credentials_names_the_missing_variable() {
+    let out = run_server_without("AWS_SECRET_ACCESS_KEY");
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().starts_with("configuration error: AWS_SECRET_ACCESS_KEY"));
+}
