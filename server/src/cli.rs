@@ -20,10 +20,16 @@ pub enum Command {
         #[command(subcommand)]
         action: BucketAction,
     },
+    /// Check the database, credentials, bucket, CORS and clock; exits non-zero if any check fails.
+    Doctor,
+    /// Settle pending uploads whose signature expired (completed if the object is there, else expired).
+    Reconcile,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum BucketAction {
     /// Allow browser uploads from APP_PUBLIC_URL (POST, PUT, GET, HEAD; all headers; expose ETag).
     ApplyCors,
+    /// Abort multipart uploads abandoned for a day; expire objects under tmp/ after a day.
+    ApplyLifecycle,
 }

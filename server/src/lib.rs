@@ -44,3 +44,18 @@ pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppSt
     }
     Ok(state)
 }
+
+/// Every minute, settle pending uploads whose signature expired. Safe on several servers at once.
+pub fn spawn_reconciler(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match app::server::uploads::reconcile(&state.db, &state.s3, 500).await {
+                Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled expired uploads"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reconciler pass failed"),
+            }
+        }
+    });
+}
