@@ -48,7 +48,7 @@ ensure_wasm_bindgen() {
 }
 
 ensure_garage() {
-  if garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then skip "garage $GARAGE_VERSION: present"
+  if garage --version 2>/dev/null | grep -qE "[:v ]$GARAGE_VERSION( |$)"; then skip "garage $GARAGE_VERSION: present"
   else
     say "installing garage $GARAGE_VERSION (a cold build takes about 13 minutes)"
     cargo install garage --locked --version "$GARAGE_VERSION" --no-default-features --features bundled-libs,sqlite

@@ -151,6 +151,8 @@ impl PostPolicy {
             fields.push(m.clone());
         }
         if let Some(sum) = &self.checksum_sha256 {
+            // Without the algorithm field Garage stores the file unchecked; AWS accepts both.
+            fields.push(exact("x-amz-checksum-algorithm", "SHA256".into()));
             fields.push(exact("x-amz-checksum-sha256", sum.clone()));
         }
         fields.push(exact("x-amz-algorithm", ALGORITHM.into()));
@@ -279,7 +281,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "key", "Content-Type", "success_action_status", "x-amz-meta-uuid", "x-amz-checksum-sha256",
+                "key", "Content-Type", "success_action_status", "x-amz-meta-uuid", "x-amz-checksum-algorithm",
+                "x-amz-checksum-sha256",
                 "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-security-token", "policy", "x-amz-signature"
             ]
         );
