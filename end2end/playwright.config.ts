@@ -26,7 +26,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: '../target/release/server serve',
+    command: 'target/release/server serve',
     cwd: '..',
     url: `${BASE}/health`,
     reuseExistingServer: false,

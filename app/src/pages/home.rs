@@ -14,7 +14,7 @@ pub fn HomePage() -> impl IntoView {
             <p>"Your files go from your browser directly to storage; this server only signs the way."</p>
             <Suspense fallback=|| view! { <p class="limits">"Loading limits…"</p> }>
                 {move || limits.get().map(|r| match r {
-                    Ok(l) => view! { <p class="limits" data-testid="limits">"Files " {l.describe()} "."</p> }.into_any(),
+                    Ok(l) => view! { <p class="limits" data-testid="limits">{format!("Files {}.", l.describe())}</p> }.into_any(),
                     Err(_) => view! { <p class="limits error">"Limits unavailable."</p> }.into_any(),
                 })}
             </Suspense>
