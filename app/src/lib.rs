@@ -4,6 +4,8 @@ pub mod api;
 pub mod app;
 pub mod model;
 pub mod pages;
+pub mod xml;
+pub mod components;
 
 /// Server-only: configuration, database, S3 signing and the upload service. Never in the WASM.
 #[cfg(feature = "ssr")]

@@ -137,6 +137,42 @@ pub struct UploadRow {
     pub confirmed_at: Option<i64>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// The signed-in user, as pages see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+/// Everything the browser needs to send one file straight to S3: a POST to `url` with `fields`
+/// in order, the file last.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTicket {
+    pub upload_id: String,
+    pub object_key: String,
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+    /// Unix milliseconds; the signature is refused after this.
+    pub expires_at: i64,
+    /// The server's clock when it signed, so the page can warn about a skewed local clock.
+    pub server_time: i64,
+}
+
+/// The plain HTML form for browsers without JavaScript: S3 redirects back to our landing route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlainForm {
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+}
+
 /// What the health check found; each part is `None` when healthy, or the reason it is not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -1,1 +1,3 @@
+pub mod account;
 pub mod home;
+pub mod profile;

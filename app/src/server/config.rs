@@ -19,6 +19,8 @@ pub struct Config {
     pub upload_expiry_secs: u64,
     /// Apply the browser-upload CORS rule to the bucket at start-up (set by the local S3 script).
     pub apply_cors_on_start: bool,
+    /// Anyone may create an account; when false only the admin invite link and the CLI can.
+    pub signup_enabled: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +63,11 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
         Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Cookies are `Secure` when the app is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
@@ -161,6 +168,7 @@ impl Config {
             limits: Limits { max_bytes, allowed_types },
             upload_expiry_secs,
             apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
+            signup_enabled: bool_var("SIGNUP_ENABLED", true)?,
         })
     }
 }

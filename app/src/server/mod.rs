@@ -1,5 +1,6 @@
 //! Server-only code: compiled with the `ssr` feature, never into the browser bundle.
 
+pub mod auth;
 pub mod bucket_setup;
 pub mod config;
 pub mod db;

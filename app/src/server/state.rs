@@ -1,10 +1,12 @@
 //! What every handler and server function needs, built once at start-up.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
+use super::auth::Attempts;
 use super::db::{self, Pool};
 use super::s3::S3Client;
 use super::Config;
@@ -16,6 +18,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Pool,
     pub s3: S3Client,
+    /// Recent failed sign-ins per account and per address.
+    pub attempts: Arc<Attempts>,
+    /// While no admin exists: the token of the one-time link that makes its user the admin.
+    pub admin_invite: Arc<Mutex<Option<String>>>,
+    /// Our clock minus S3's, in seconds, as last measured.
+    pub clock_skew_secs: Arc<AtomicI64>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -28,6 +36,15 @@ impl AppState {
     pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, db::DbError> {
         let db = db::connect(&config.database_url).await?;
         let s3 = S3Client::new(config.s3.bucket());
-        Ok(AppState { leptos_options, config: Arc::new(config), db, s3 })
+        let admin_invite = if db::users::count_admins(&db).await? == 0 { Some(super::auth::new_token()) } else { None };
+        Ok(AppState {
+            leptos_options,
+            config: Arc::new(config),
+            db,
+            s3,
+            attempts: Arc::default(),
+            admin_invite: Arc::new(Mutex::new(admin_invite)),
+            clock_skew_secs: Arc::default(),
+        })
     }
 }

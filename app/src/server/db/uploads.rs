@@ -110,3 +110,13 @@ pub async fn pending_expired_before(pool: &Pool, now: i64, limit: i64) -> Result
     .fetch_all(pool)
     .await?)
 }
+
+/// How many uploads a user asked for since `since` (the per-user rate limit).
+pub async fn count_since(pool: &Pool, owner_id: &str, since: i64) -> Result<i64, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads WHERE owner_id = $1 AND created_at >= $2")
+        .bind(owner_id)
+        .bind(since)
+        .fetch_one(pool)
+        .await?;
+    Ok(n)
+}

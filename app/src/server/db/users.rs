@@ -46,3 +46,18 @@ pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, DbError> {
         .fetch_optional(pool)
         .await?)
 }
+
+pub async fn set_role(pool: &Pool, email: &str, role: &str) -> Result<bool, DbError> {
+    Ok(sqlx::query("UPDATE users SET role = $2 WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .bind(role)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+pub async fn count_admins(pool: &Pool) -> Result<i64, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(pool).await?;
+    Ok(n)
+}

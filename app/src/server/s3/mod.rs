@@ -6,7 +6,7 @@ pub mod endpoint;
 pub mod post_policy;
 pub mod presign;
 pub mod sigv4;
-pub mod xml;
+pub use crate::xml;
 
 use std::sync::Arc;
 

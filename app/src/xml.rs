@@ -1,5 +1,5 @@
-//! Just enough XML for S3's answers: the text of named child elements, and escaping for the
-//! documents we send. S3 bodies are flat and attribute-free below the root, so no parser is needed.
+//! Just enough XML for S3's answers (used by the server's client and by the page to read S3's errors).
+//! S3 bodies are flat and attribute-free below the root, so no parser is needed.
 
 /// Text of every `<name>…</name>` element, in document order, unescaped.
 pub fn all(xml: &str, name: &str) -> Vec<String> {

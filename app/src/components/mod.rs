@@ -1,0 +1,2 @@
+pub mod dropzone;
+pub mod upload_list;
