@@ -22,6 +22,18 @@ pub enum Command {
     },
     /// Check the database, credentials, bucket, CORS and clock; exits non-zero if any check fails.
     Doctor,
+    /// Create an account; the password is read from a prompt, or from standard input when piped.
+    CreateUser {
+        email: String,
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make an account a user or an admin (signs it out everywhere).
+    SetRole {
+        email: String,
+        #[arg(value_parser = ["user", "admin"])]
+        role: String,
+    },
     /// Settle pending uploads whose signature expired (completed if the object is there, else expired).
     Reconcile,
 }

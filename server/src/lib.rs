@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), routes::same_origin_only))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
 /// Builds the state (database, migrations, S3 client) and applies the bucket CORS rule when asked.
 pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppState, app::server::db::DbError> {
     let state = AppState::new(config, options).await?;
+    measure_clock(&state).await;
     if state.config.apply_cors_on_start {
         let rule = app::server::s3::CorsRule::for_browser_uploads(&state.config.public_url);
         match state.s3.put_bucket_cors(&[rule]).await {
@@ -51,6 +53,7 @@ pub fn spawn_reconciler(state: AppState) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
+            measure_clock(&state).await;
             match app::server::uploads::reconcile(&state.db, &state.s3, 500).await {
                 Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled expired uploads"),
                 Ok(_) => {}
@@ -58,4 +61,22 @@ pub fn spawn_reconciler(state: AppState) {
             }
         }
     });
+}
+
+/// Records how far our clock is from S3's; signing refuses to run when it is too far.
+pub async fn measure_clock(state: &AppState) {
+    match app::server::doctor::clock_skew_secs(&state.s3).await {
+        Ok(skew) => {
+            state.clock_skew_secs.store(skew, std::sync::atomic::Ordering::Relaxed);
+            if skew.abs() > app::server::doctor::MAX_CLOCK_SKEW_SECS {
+                tracing::error!(skew, "this machine's clock is off S3's; uploads are paused until it is fixed");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not compare the clock with S3's"),
+    }
+}
+
+/// Serves with the peer address available (sign-in attempts are limited per address).
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await
 }

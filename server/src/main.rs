@@ -1,7 +1,7 @@
 use clap::Parser;
 
 use app::server::s3::{CorsRule, S3Client};
-use app::server::{bucket_setup, db, doctor, uploads, Config};
+use app::server::{auth, bucket_setup, db, doctor, uploads, Config};
 use server::cli::{BucketAction, Cli, Command};
 
 #[tokio::main]
@@ -37,7 +37,10 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
             server::spawn_reconciler(state.clone());
             let listener = tokio::net::TcpListener::bind(addr).await?;
             println!("s3drop is serving at http://{addr}");
-            axum::serve(listener, server::router(state)).await?;
+            if let Some(invite) = state.admin_invite.lock().unwrap().as_ref() {
+                println!("No administrator yet: create one at {}/signup?invite={invite}", state.config.public_url);
+            }
+            server::serve(listener, state).await?;
         }
         Command::Migrate => {
             db::connect(&config.database_url).await?;
@@ -71,6 +74,27 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
                 ids(bucket_setup::LIFECYCLE_XML)
             );
         }
+        Command::CreateUser { email, admin } => {
+            let password = read_password()?;
+            if password.chars().count() < auth::MIN_PASSWORD_LEN {
+                return Err(format!("the password must have at least {} characters", auth::MIN_PASSWORD_LEN).into());
+            }
+            let pool = db::connect(&config.database_url).await?;
+            let role = if admin { "admin" } else { "user" };
+            let user = db::users::create(&pool, &email, role, &auth::hash_password(&password))
+                .await
+                .map_err(|_| format!("could not create {email}: an account with this email exists already"))?;
+            println!("created {} ({role})", user.email);
+        }
+        Command::SetRole { email, role } => {
+            let pool = db::connect(&config.database_url).await?;
+            if !db::users::set_role(&pool, &email, &role).await? {
+                return Err(format!("no account has the email {email}").into());
+            }
+            let user = db::users::by_email(&pool, &email).await?.expect("it was just updated");
+            let ended = db::sessions::revoke_all_for_user(&pool, &user.id).await?;
+            println!("{} is now {role}; {ended} session(s) signed out", user.email);
+        }
         Command::Doctor => {
             let checks = doctor::run(&config).await;
             for c in &checks {
@@ -85,4 +109,20 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         }
     }
     Ok(0)
+}
+
+/// From a prompt (twice) on a terminal, else the first line of standard input. Never from argv.
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Again: ")? != first {
+            return Err("the two passwords differ".into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
 }

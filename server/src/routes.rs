@@ -1,15 +1,21 @@
-//! Plain Axum routes beside the Leptos ones.
+//! Plain Axum routes beside the Leptos ones: health, the landing route for S3's redirects, and
+//! the same-origin guard for state-changing requests.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 
-use app::server::AppState;
+use app::server::s3::sigv4::uri_encode;
+use app::server::uploads::{self as service, LANDING_PATH};
+use app::server::{auth, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new().route("/health", get(health)).route(LANDING_PATH, get(landing))
 }
 
 /// 200 when the database answers and the bucket is reachable with our credentials, else 503.
@@ -26,4 +32,47 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "bucket": word(&h.bucket),
     });
     (code, Json(body))
+}
+
+#[derive(Deserialize)]
+struct Landing {
+    bucket: String,
+    key: String,
+}
+
+/// Where S3's 303 brings a browser after a plain-form upload: verify exactly as the dropzone's
+/// confirmation does, then back to the profile with the outcome.
+async fn landing(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<Landing>, QueryRejection>) -> Redirect {
+    let Ok(Query(q)) = query else {
+        return Redirect::to(&format!("/profile?error={}", uri_encode("S3 sent us back without naming the file.", true)));
+    };
+    let user = match auth::cookie_token(&headers) {
+        Some(token) => auth::user_for_token(&state.db, &token).await.ok().flatten(),
+        None => None,
+    };
+    let Some(user) = user else { return Redirect::to("/signin") };
+    match service::land(&state, &user, &q.bucket, &q.key).await {
+        Ok(row) => Redirect::to(&format!("/profile?uploaded={}", uri_encode(&row.file_name, true))),
+        Err(e) => Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true))),
+    }
+}
+
+/// Refuses state-changing requests that another site's page sent (CSRF): the `Origin` must be
+/// our own, or absent with no sign of a cross-site fetch.
+pub async fn same_origin_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let cross_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
+    let allowed = match origin {
+        Some(o) => o == state.config.public_url,
+        None => !cross_site,
+    };
+    if !allowed {
+        tracing::warn!(origin = ?origin, path = %req.uri().path(), "refused a cross-origin request");
+        return (StatusCode::FORBIDDEN, "Cross-origin requests are not accepted.").into_response();
+    }
+    next.run(req).await
 }

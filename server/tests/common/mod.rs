@@ -112,8 +112,8 @@ pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestA
     let mut options = server::leptos_options();
     options.site_addr = addr;
     let state = server::build_state(config(&db, &all), options).await.expect("the app starts");
-    let router = server::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let state_for_server = state.clone();
+    tokio::spawn(async move { server::serve(listener, state_for_server).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp { base_url, state, http }
 }
