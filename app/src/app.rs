@@ -9,6 +9,7 @@ use leptos_router::{SsrMode, StaticSegment};
 use crate::api::auth::{me, SignOut};
 use crate::model::Role;
 use crate::pages::account::{SignInPage, SignUpPage};
+use crate::pages::admin::AdminPage;
 use crate::pages::home::HomePage;
 use crate::pages::profile::ProfilePage;
 
@@ -48,6 +49,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("signup") view=SignUpPage/>
                     // Rendered whole on the server: the plain form must work without JavaScript.
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -173,6 +173,58 @@ pub struct PlainForm {
     pub fields: Vec<(String, String)>,
 }
 
+/// One row of the admin history: the upload and who uploaded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct HistoryRow {
+    pub owner_email: String,
+    #[cfg_attr(feature = "ssr", sqlx(flatten))]
+    pub upload: UploadRow,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistorySort {
+    /// Newest first.
+    #[default]
+    Time,
+    /// Largest first.
+    Size,
+}
+
+/// The admin history's filters; every field optional. `after` is the keyset cursor: the sort
+/// value and id of the last row already shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    pub user_email: Option<String>,
+    pub status: Option<UploadStatus>,
+    /// Unix milliseconds, inclusive.
+    pub from: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to: Option<i64>,
+    /// Part of the file name, any case.
+    pub name: Option<String>,
+    pub sort: HistorySort,
+    pub after: Option<(i64, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTotal {
+    pub status: String,
+    pub count: i64,
+    pub bytes: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub rows: Vec<HistoryRow>,
+    /// Present when there may be more rows.
+    pub next: Option<(i64, String)>,
+    pub totals: Vec<StatusTotal>,
+    /// (day as Unix milliseconds at 00:00 UTC, uploads that day), newest first, at most 30.
+    pub per_day: Vec<(i64, i64)>,
+}
+
 /// What the health check found; each part is `None` when healthy, or the reason it is not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

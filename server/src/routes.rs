@@ -2,7 +2,7 @@
 //! the same-origin guard for state-changing requests.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,11 +11,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use app::server::s3::sigv4::uri_encode;
+use app::server::s3::Expiry;
 use app::server::uploads::{self as service, LANDING_PATH};
 use app::server::{auth, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route(LANDING_PATH, get(landing))
+    Router::new()
+        .route("/health", get(health))
+        .route(LANDING_PATH, get(landing))
+        .route("/admin/download/{id}", get(admin_download))
 }
 
 /// 200 when the database answers and the bucket is reachable with our credentials, else 503.
@@ -55,6 +59,34 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, query: Resul
         Ok(row) => Redirect::to(&format!("/profile?uploaded={}", uri_encode(&row.file_name, true))),
         Err(e) => Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true))),
     }
+}
+
+/// An admin's download: a presigned GET valid for a minute, with `Content-Disposition: attachment`
+/// and the original name, made only now that the admin asked for it.
+async fn admin_download(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let user = match auth::cookie_token(&headers) {
+        Some(token) => auth::user_for_token(&state.db, &token).await.ok().flatten(),
+        None => None,
+    };
+    let Some(user) = user else { return (StatusCode::UNAUTHORIZED, "Please sign in first.").into_response() };
+    if user.role != "admin" {
+        return (StatusCode::FORBIDDEN, "Only administrators may do this.").into_response();
+    }
+    let row = match app::server::db::uploads::get(&state.db, &id).await {
+        Ok(Some(row)) if row.status == app::model::UploadStatus::Completed => row,
+        Ok(_) => return (StatusCode::NOT_FOUND, "No completed upload has this id.").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "download: database error");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let url = state.s3.bucket().presign_get(
+        &row.object_key,
+        Some(&row.file_name),
+        Expiry::secs(60).expect("60 s is a valid expiry"),
+        time::OffsetDateTime::now_utc(),
+    );
+    Redirect::to(&url).into_response()
 }
 
 /// Refuses state-changing requests that another site's page sent (CSRF): the `Origin` must be

@@ -1,5 +1,6 @@
 //! Server functions: the only way pages talk to the server.
 
+pub mod admin;
 pub mod auth;
 pub mod status;
 pub mod uploads;

@@ -1,0 +1,154 @@
+//! The admin upload history: filters in the URL (a plain GET form), keyset pages, totals, a chart.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use leptos_router::params::ParamsMap;
+
+use crate::api::admin::admin_history;
+use crate::components::upload_list::{status_word, utc_minutes};
+use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, UploadStatus};
+
+const STATUSES: [UploadStatus; 5] =
+    [UploadStatus::Pending, UploadStatus::Completed, UploadStatus::Failed, UploadStatus::Expired, UploadStatus::Cancelled];
+
+/// `yyyy-mm-dd` (as an `<input type=date>` sends it) to Unix milliseconds at 00:00 UTC.
+pub fn parse_day(s: &str) -> Option<i64> {
+    let mut it = s.trim().splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (it.next()??, it.next()??, it.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
+fn filter_from(q: &ParamsMap) -> HistoryFilter {
+    let get = |k: &str| q.get(k).filter(|v| !v.trim().is_empty());
+    HistoryFilter {
+        user_email: get("user"),
+        status: get("status").and_then(|s| UploadStatus::try_from(s).ok()),
+        from: get("from").and_then(|d| parse_day(&d)),
+        to: get("to").and_then(|d| parse_day(&d)).map(|t| t + 86_400_000),
+        name: get("name"),
+        sort: if get("sort").as_deref() == Some("size") { HistorySort::Size } else { HistorySort::Time },
+        after: get("after").and_then(|a| {
+            let (v, id) = a.split_once('_')?;
+            Some((v.parse().ok()?, id.to_owned()))
+        }),
+    }
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let query = use_query_map();
+    let page = Resource::new(move || filter_from(&query.read()), admin_history);
+    let q = move |k: &str| query.read().get(k).unwrap_or_default();
+    view! {
+        <h1>"Upload history"</h1>
+        <form method="get" action="/admin" class="filters" data-testid="filters">
+            <label>"User email"<input type="email" name="user" value=q("user")/></label>
+            <label>"File name"<input type="search" name="name" value=q("name")/></label>
+            <label>"Status"
+                <select name="status">
+                    <option value="">"any"</option>
+                    {STATUSES.map(|s| view! { <option value=s.as_str() selected=q("status") == s.as_str()>{s.as_str()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"From"<input type="date" name="from" value=q("from")/></label>
+            <label>"To"<input type="date" name="to" value=q("to")/></label>
+            <label>"Sort"
+                <select name="sort">
+                    <option value="time">"newest first"</option>
+                    <option value="size" selected=q("sort") == "size">"largest first"</option>
+                </select>
+            </label>
+            <button type="submit">"Filter"</button>
+        </form>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(ServerFnError::ServerError(m)) => view! { <p class="error" data-testid="admin-error">{m}</p> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    Ok(p) => history(p, query.get_untracked()).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
+    let max_day = p.per_day.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let next = p.next.map(|(v, id)| {
+        let mut params: Vec<String> = ["user", "name", "status", "from", "to", "sort"]
+            .iter()
+            .filter_map(|k| q.get(k).map(|v| format!("{k}={}", encode(&v))))
+            .collect();
+        params.push(format!("after={v}_{id}"));
+        format!("/admin?{}", params.join("&"))
+    });
+    view! {
+        <section class="totals" data-testid="totals">
+            {p.totals.into_iter().map(|t| view! {
+                <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
+                    {format!(" {} uploads, {}", t.count, human_size(t.bytes.max(0) as u64))}</div>
+            }).collect_view()}
+        </section>
+        <figure class="chart" aria-label="Uploads per day">
+            {p.per_day.into_iter().rev().map(|(day, n)| {
+                let h = format!("height: {}%", n * 100 / max_day);
+                let label = format!("{}: {n}", &utc_minutes(day)[..10]);
+                view! { <div class="bar" style=h title=label.clone() aria-label=label></div> }
+            }).collect_view()}
+        </figure>
+        <table class="uploads" data-testid="history">
+            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th></th></tr></thead>
+            <tbody>
+                {p.rows.into_iter().map(|r| {
+                    let u = r.upload;
+                    let status = status_word(u.status);
+                    let download = (u.status == UploadStatus::Completed).then(|| view! {
+                        <a href=format!("/admin/download/{}", u.id) rel="nofollow">"Download"</a>
+                    });
+                    view! {
+                        <tr data-status=status>
+                            <td>{r.owner_email}</td>
+                            <td class="name">{u.file_name}</td>
+                            <td>{human_size(u.confirmed_size.unwrap_or(u.declared_size).max(0) as u64)}</td>
+                            <td>{u.content_type}</td>
+                            <td><span class=format!("badge {status}") title=u.error.unwrap_or_default()>{status}</span></td>
+                            <td>{utc_minutes(u.created_at)}</td>
+                            <td>{u.confirmed_at.map(utc_minutes).unwrap_or_default()}</td>
+                            <td>{download}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">"Next page"</a> })}
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_the_filter_form_are_utc_midnights() {
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(parse_day("2000-13-01"), None);
+        assert_eq!(parse_day("soon"), None);
+    }
+}

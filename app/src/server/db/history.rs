@@ -1,0 +1,123 @@
+//! The admin history: filtered, sorted, keyset-paginated, with totals and uploads per day.
+//! The WHERE clause is built from the filter with numbered placeholders, the same for both engines.
+
+use sqlx::any::AnyArguments;
+use sqlx::Arguments;
+
+use crate::model::{HistoryFilter, HistoryPage, HistoryRow, HistorySort, StatusTotal};
+
+use super::{DbError, Pool};
+
+const DAY_MS: i64 = 86_400_000;
+
+struct Where {
+    sql: Vec<String>,
+    args: AnyArguments<'static>,
+    n: usize,
+}
+
+impl Where {
+    fn new() -> Self {
+        Where { sql: vec![], args: AnyArguments::default(), n: 0 }
+    }
+    fn text(&mut self, v: String) -> String {
+        self.n += 1;
+        self.args.add(v).expect("text binds");
+        format!("${}", self.n)
+    }
+    fn int(&mut self, v: i64) -> String {
+        self.n += 1;
+        self.args.add(v).expect("integer binds");
+        format!("${}", self.n)
+    }
+    fn clause(&self) -> String {
+        if self.sql.is_empty() { String::new() } else { format!("WHERE {}", self.sql.join(" AND ")) }
+    }
+}
+
+fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
+    let mut w = Where::new();
+    if let Some(email) = f.user_email.as_ref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) {
+        let p = w.text(email);
+        w.sql.push(format!("u.email = {p}"));
+    }
+    if let Some(status) = f.status {
+        let p = w.text(status.as_str().to_owned());
+        w.sql.push(format!("up.status = {p}"));
+    }
+    if let Some(from) = f.from {
+        let p = w.int(from);
+        w.sql.push(format!("up.created_at >= {p}"));
+    }
+    if let Some(to) = f.to {
+        let p = w.int(to);
+        w.sql.push(format!("up.created_at < {p}"));
+    }
+    if let Some(name) = f.name.as_ref().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let escaped = name.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let p = w.text(format!("%{escaped}%"));
+        w.sql.push(format!("LOWER(up.file_name) LIKE {p} ESCAPE '\\'"));
+    }
+    if let (true, Some((value, id))) = (with_cursor, &f.after) {
+        let col = sort_column(f.sort);
+        let (a, b, c) = (w.int(*value), w.int(*value), w.text(id.clone()));
+        w.sql.push(format!("({col} < {a} OR ({col} = {b} AND up.id < {c}))"));
+    }
+    w
+}
+
+fn sort_column(s: HistorySort) -> &'static str {
+    match s {
+        HistorySort::Time => "up.created_at",
+        HistorySort::Size => "up.declared_size",
+    }
+}
+
+pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryPage, DbError> {
+    let col = sort_column(f.sort);
+    let mut w = filters(f, true);
+    let lim = w.int(limit + 1);
+    let sql = format!(
+        "SELECT u.email AS owner_email, up.id, up.owner_id, up.object_key, up.file_name, up.content_type, \
+         up.declared_size, up.confirmed_size, up.etag, up.checksum_sha256, up.status, up.method, up.error, \
+         up.created_at, up.expires_at, up.confirmed_at \
+         FROM uploads up JOIN users u ON u.id = up.owner_id {} ORDER BY {col} DESC, up.id DESC LIMIT {lim}",
+        w.clause()
+    );
+    let mut rows: Vec<HistoryRow> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| {
+            let v = match f.sort {
+                HistorySort::Time => r.upload.created_at,
+                HistorySort::Size => r.upload.declared_size,
+            };
+            (v, r.upload.id.clone())
+        })
+    } else {
+        None
+    };
+
+    let w = filters(f, false);
+    let sql = format!(
+        "SELECT up.status, COUNT(*), CAST(COALESCE(SUM(COALESCE(up.confirmed_size, up.declared_size)), 0) AS BIGINT) \
+         FROM uploads up JOIN users u ON u.id = up.owner_id {} GROUP BY up.status ORDER BY up.status",
+        w.clause()
+    );
+    let totals: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+
+    let w = filters(f, false);
+    let sql = format!(
+        "SELECT up.created_at / {DAY_MS} AS day, COUNT(*) FROM uploads up JOIN users u ON u.id = up.owner_id {} \
+         GROUP BY up.created_at / {DAY_MS} ORDER BY day DESC LIMIT 30",
+        w.clause()
+    );
+    let per_day: Vec<(i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+
+    Ok(HistoryPage {
+        rows,
+        next,
+        totals: totals.into_iter().map(|(status, count, bytes)| StatusTotal { status, count, bytes }).collect(),
+        per_day: per_day.into_iter().map(|(d, n)| (d * DAY_MS, n)).collect(),
+    })
+}
