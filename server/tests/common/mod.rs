@@ -121,3 +121,51 @@ pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestA
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Engine::Sqlite, &[]).await
 }
+
+pub const PASSWORD: &str = "a long enough password";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// POSTs a form to a server function as a same-origin page would.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.post(self.url(&format!("/api/{endpoint}"))).header("origin", &self.base_url).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn call_json(&self, endpoint: &str, body: serde_json::Value, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.post(self.url(&format!("/api/{endpoint}"))).header("origin", &self.base_url).json(&body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs up and returns the `name=value` of the session cookie.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let res = self.call("auth/sign-up", &[("email", email), ("password", PASSWORD)], None).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "sign-up of {email}: {}", res.status());
+        session_cookie(&res).expect("sign-up sets the session cookie")
+    }
+
+    /// An admin, made through the one-time invitation.
+    pub async fn sign_up_admin(&self, email: &str) -> String {
+        let invite = self.state.admin_invite.lock().unwrap().clone().expect("a fresh app has an invitation");
+        let res = self.call("auth/sign-up", &[("email", email), ("password", PASSWORD), ("invite", &invite)], None).await;
+        session_cookie(&res).expect("sign-up sets the session cookie")
+    }
+}
+
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("s3drop_session=") && !v.starts_with("s3drop_session=;"))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
