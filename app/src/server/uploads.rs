@@ -83,7 +83,7 @@ impl From<VerifyError> for UploadError {
 pub fn sanitize_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    let cleaned = cleaned.trim_start_matches(|c: char| c == '.' || c.is_whitespace()).trim_end();
     let cleaned = if cleaned.is_empty() { "file".to_owned() } else { cleaned.to_owned() };
     if cleaned.len() <= MAX_NAME_BYTES {
         return cleaned;
@@ -374,4 +374,41 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_paths_and_control_characters_but_keep_unicode() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_file_name("C:\\Users\\me\\photo.jpg"), "photo.jpg");
+        assert_eq!(sanitize_file_name("a\u{0}b\nc.txt"), "abc.txt");
+        assert_eq!(sanitize_file_name("  ..hidden "), "hidden");
+        assert_eq!(sanitize_file_name(".."), "file");
+        assert_eq!(sanitize_file_name(". .x"), "x");
+        assert_eq!(sanitize_file_name(""), "file");
+        assert_eq!(sanitize_file_name("Résumé 履歴書.pdf"), "Résumé 履歴書.pdf");
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary_keeping_the_extension() {
+        let long = format!("{}.jpeg", "é".repeat(300));
+        let cut = sanitize_file_name(&long);
+        assert!(cut.len() <= MAX_NAME_BYTES, "{}", cut.len());
+        assert!(cut.ends_with(".jpeg"));
+        assert!(cut.starts_with("éé"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sanitized_names_are_always_safe_key_segments(name in "\\PC{0,300}|[./\\\\\\x00-\\x1f]{0,20}") {
+            let s = sanitize_file_name(&name);
+            proptest::prop_assert!(!s.is_empty() && s.len() <= MAX_NAME_BYTES);
+            proptest::prop_assert!(!s.contains('/') && !s.contains('\\'));
+            proptest::prop_assert!(!s.chars().any(char::is_control));
+            proptest::prop_assert!(s != "." && s != ".." && !s.starts_with('.'));
+        }
+    }
 }

@@ -1,0 +1,246 @@
+//! The upload flow through the real server, S3 (Garage) and database: request, send, confirm,
+//! cancel, the landing route, and every refusal leaving nothing behind.
+
+mod common;
+
+use app::model::{UploadRow, UploadStatus, UploadTicket};
+use app::server::db::uploads;
+use common::*;
+use reqwest::multipart::{Form, Part};
+
+const LIMITS: [(&str, &str); 2] = [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWED_TYPES", "text/plain,image/*")];
+
+async fn request(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> reqwest::Response {
+    app.call("uploads/request", &[("file_name", name), ("size", &size.to_string()), ("content_type", ctype)], Some(cookie)).await
+}
+
+async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> UploadTicket {
+    let res = request(app, cookie, name, size, ctype).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// What the dropzone does: the ticket's fields in order, the file last.
+async fn send_to_s3(t: &UploadTicket, body: &[u8]) -> reqwest::Response {
+    let mut form = Form::new();
+    for (n, v) in &t.fields {
+        form = form.text(n.clone(), v.clone());
+    }
+    form = form.part("file", Part::bytes(body.to_vec()).file_name("x"));
+    reqwest::Client::new().post(&t.url).multipart(form).send().await.unwrap()
+}
+
+async fn confirm(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
+    app.call("uploads/confirm", &[("id", id)], Some(cookie)).await
+}
+
+async fn row(app: &TestApp, id: &str) -> UploadRow {
+    uploads::get(&app.state.db, id).await.unwrap().expect("the row exists")
+}
+
+async fn count_rows(app: &TestApp) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads").fetch_one(&app.state.db).await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn an_upload_is_signed_sent_and_confirmed_once_s3_has_it() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let t = ticket(&app, &cookie, "../../etc/pass\u{7}wd ü.txt", 11, "text/plain").await;
+        assert!(!t.object_key.contains('\u{7}'), "control characters are removed");
+        assert!(t.object_key.ends_with("/passwd ü.txt"), "{}", t.object_key);
+        assert!(!t.object_key.contains(".."));
+        assert!(t.expires_at > t.server_time);
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
+
+        // Confirming before S3 has the object changes nothing.
+        assert_eq!(confirm(&app, &cookie, &t.upload_id).await.status(), 409);
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
+
+        let res = send_to_s3(&t, b"hello world").await;
+        assert_eq!(res.status(), 201, "{engine:?}");
+        let res = confirm(&app, &cookie, &t.upload_id).await;
+        assert_eq!(res.status(), 200, "{engine:?}");
+        let confirmed: UploadRow = res.json().await.unwrap();
+        assert_eq!(confirmed.status, UploadStatus::Completed);
+        assert_eq!(confirmed.confirmed_size, Some(11));
+        let head = app.state.s3.head_object(&t.object_key).await.unwrap().unwrap();
+        assert_eq!(confirmed.etag.as_deref(), Some(head.etag.as_str()));
+        // Idempotent.
+        let again: UploadRow = confirm(&app, &cookie, &t.upload_id).await.json().await.unwrap();
+        assert_eq!(again, confirmed);
+    }
+}
+
+#[tokio::test]
+async fn the_signed_size_is_exact_so_s3_refuses_a_different_file() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let t = ticket(&app, &cookie, "a.txt", 5, "text/plain").await;
+    let res = send_to_s3(&t, b"more than five bytes").await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(app.state.s3.head_object(&t.object_key).await.unwrap(), None);
+    assert_eq!(confirm(&app, &cookie, &t.upload_id).await.status(), 409);
+    assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
+}
+
+#[tokio::test]
+async fn requests_over_the_limits_are_refused_with_the_reason_and_store_nothing() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let big = request(&app, &cookie, "big.txt", 1024 * 1024 + 1, "text/plain").await;
+    assert_eq!(big.status(), 400);
+    assert!(big.text().await.unwrap().contains("the limit is 1 MiB"));
+    let typed = request(&app, &cookie, "a.pdf", 10, "application/pdf").await;
+    assert_eq!(typed.status(), 400);
+    assert!(typed.text().await.unwrap().contains("application/pdf"));
+    let empty = request(&app, &cookie, "a.txt", 0, "text/plain").await;
+    assert_eq!(empty.status(), 400);
+    assert_eq!(count_rows(&app).await, 0);
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_401_and_nothing_is_signed() {
+    let app = spawn_app().await;
+    let res = app.call("uploads/request", &[("file_name", "a.txt"), ("size", "1"), ("content_type", "text/plain")], None).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.call("uploads/mine", &[], None).await.status(), 401);
+    assert_eq!(count_rows(&app).await, 0);
+}
+
+#[tokio::test]
+async fn confirming_another_users_upload_is_refused_and_changes_nothing() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let alice = app.sign_up("alice@x.io").await;
+        let mallory = app.sign_up("mallory@x.io").await;
+        let t = ticket(&app, &alice, "a.txt", 3, "text/plain").await;
+        assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+        assert_eq!(confirm(&app, &mallory, &t.upload_id).await.status(), 404, "{engine:?}");
+        assert_eq!(app.call("uploads/cancel", &[("id", &t.upload_id)], Some(&mallory)).await.status(), 404);
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending, "{engine:?}");
+        let mine: Vec<UploadRow> = app.call("uploads/mine", &[], Some(&mallory)).await.json().await.unwrap();
+        assert!(mine.is_empty(), "{engine:?}: a user lists only their own uploads");
+        let theirs: Vec<UploadRow> = app.call("uploads/mine", &[], Some(&alice)).await.json().await.unwrap();
+        assert_eq!(theirs.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn confirming_a_key_that_was_never_uploaded_is_refused_and_changes_nothing() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
+    let res = confirm(&app, &cookie, &t.upload_id).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("no file"));
+    assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
+    assert_eq!(confirm(&app, &cookie, "no-such-id").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_cancelled_upload_cannot_be_confirmed_and_its_object_is_removed() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
+    assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+    let res = app.call("uploads/cancel", &[("id", &t.upload_id)], Some(&cookie)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Cancelled);
+    assert_eq!(confirm(&app, &cookie, &t.upload_id).await.status(), 409);
+    assert_eq!(app.state.s3.head_object(&t.object_key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_reported_s3_refusal_marks_the_upload_failed_with_the_reason() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
+    let reason = "The storage refused the file: Policy expired (AccessDenied).";
+    assert_eq!(app.call("uploads/failed", &[("id", &t.upload_id), ("reason", reason)], Some(&cookie)).await.status(), 200);
+    let r = row(&app, &t.upload_id).await;
+    assert_eq!((r.status, r.error.as_deref()), (UploadStatus::Failed, Some(reason)));
+}
+
+/// The plain form's fields with the file appended, sent as a browser without JavaScript would.
+async fn send_plain_form(app: &TestApp, cookie: &str, name: &str, body: &[u8]) -> reqwest::Response {
+    let form: app::model::PlainForm = app.call("uploads/plain-form", &[], Some(cookie)).await.json().await.unwrap();
+    let mut mp = Form::new();
+    for (n, v) in &form.fields {
+        mp = mp.text(n.clone(), v.clone());
+    }
+    mp = mp.part("file", Part::bytes(body.to_vec()).file_name(name.to_owned()).mime_str("text/plain").unwrap());
+    app.http.post(&form.url).multipart(mp).send().await.unwrap()
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_plain_form_uploads_and_the_landing_route_completes_it() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let res = send_plain_form(&app, &cookie, "notes été.txt", b"plain form body").await;
+        assert_eq!(res.status(), 303, "{engine:?}");
+        let landing = location(&res);
+        assert!(landing.starts_with(&app.url("/uploads/landing?")), "{landing}");
+        let res = app.http.get(&landing).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(location(&res).starts_with("/profile?uploaded=notes%20%C3%A9t%C3%A9.txt"), "{}", location(&res));
+        let mine: Vec<UploadRow> = app.call("uploads/mine", &[], Some(&cookie)).await.json().await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].status, UploadStatus::Completed, "{engine:?}");
+        assert_eq!(mine[0].file_name, "notes été.txt");
+        assert_eq!(mine[0].confirmed_size, Some(15));
+        // The landing route is idempotent.
+        let again = app.http.get(&landing).header("cookie", &cookie).send().await.unwrap();
+        assert!(location(&again).starts_with("/profile?uploaded="));
+    }
+}
+
+#[tokio::test]
+async fn the_plain_form_refuses_a_file_over_the_limit_at_s3() {
+    let app = spawn_app_with(Engine::Sqlite, &[("UPLOAD_MAX_BYTES", "10")]).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let res = send_plain_form(&app, &cookie, "big.txt", b"eleven bytes").await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_nothing() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let alice = app.sign_up("alice@x.io").await;
+        let mallory = app.sign_up("mallory@x.io").await;
+        let t = ticket(&app, &alice, "a.txt", 3, "text/plain").await;
+        assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+        let bucket = &app.state.config.s3.bucket;
+        let forged = app.url(&format!(
+            "/uploads/landing?bucket={bucket}&key={}&etag=x",
+            app::server::s3::sigv4::uri_encode(&t.object_key, true)
+        ));
+        let res = app.http.get(&forged).header("cookie", &mallory).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(location(&res).starts_with("/profile?error="), "{engine:?}: {}", location(&res));
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending, "{engine:?}");
+        // A key under mallory's own prefix that S3 never stored is refused too, and records nothing.
+        let me: serde_json::Value = app.call("auth/me", &[], Some(&mallory)).await.json().await.unwrap();
+        let fake = format!("uploads/{}/{}/x.txt", me["id"].as_str().unwrap(), uuid::Uuid::new_v4());
+        let res = app
+            .http
+            .get(app.url(&format!("/uploads/landing?bucket={bucket}&key={}", app::server::s3::sigv4::uri_encode(&fake, true))))
+            .header("cookie", &mallory)
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&res).starts_with("/profile?error="));
+        assert_eq!(count_rows(&app).await, 1, "{engine:?}");
+        // Anonymous: to the sign-in page.
+        let res = app.http.get(&forged).send().await.unwrap();
+        assert_eq!(location(&res), "/signin");
+    }
+}
