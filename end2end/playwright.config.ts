@@ -7,10 +7,15 @@ import * as path from 'path';
 // local Garage whose settings scripts/test exported (bucket s3drop-test).
 const PORT = Number(process.env.E2E_PORT ?? 3100);
 const BASE = `http://127.0.0.1:${PORT}`;
-const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-e2e-'));
+// One database for the run: workers inherit the folder through the environment.
+const dbDir = process.env.E2E_DB_DIR ?? (process.env.E2E_DB_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-e2e-')));
+process.env.E2E_DATABASE_URL = `sqlite://${dbDir}/e2e.db?mode=rwc`;
+// What the browser tests run under: small enough to test the limits, large enough to cancel.
+process.env.E2E_MAX_BYTES = String(10 * 1024 * 1024);
 
 export default defineConfig({
   testDir: './tests',
+  globalSetup: './global-setup.ts',
   timeout: 60_000,
   retries: 0,
   workers: 1,
@@ -38,8 +43,10 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_ENV: 'PROD',
       APP_PUBLIC_URL: BASE,
-      DATABASE_URL: `sqlite://${dbDir}/e2e.db?mode=rwc`,
+      DATABASE_URL: process.env.E2E_DATABASE_URL!,
       S3_APPLY_CORS_ON_START: 'true',
+      UPLOAD_MAX_BYTES: process.env.E2E_MAX_BYTES!,
+      UPLOAD_ALLOWED_TYPES: 'text/plain,image/*,application/octet-stream',
     },
   },
 });
