@@ -15,7 +15,7 @@ test('without JavaScript the plain form uploads, S3 redirects back and the profi
   await page.getByText('No JavaScript? Send one file with a plain form').click();
   const form = page.getByTestId('plain-form');
   await form.locator('input[type=file]').setInputFiles({ name: 'plain été.txt', mimeType: 'text/plain', buffer: Buffer.from('sent without javascript') });
-  await form.getByRole('button', { name: 'Upload' }).click();
+  await form.getByRole('button', { name: 'Upload', exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`^${baseURL}/profile\\?uploaded=`));
   await expect(page.getByTestId('flash')).toHaveText('Uploaded plain été.txt.');
   const row = page.getByTestId('upload-list').locator('tr', { hasText: 'plain été.txt' });

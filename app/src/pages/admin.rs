@@ -113,7 +113,8 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
                     let u = r.upload;
                     let status = status_word(u.status);
                     let download = (u.status == UploadStatus::Completed).then(|| view! {
-                        <a href=format!("/admin/download/{}", u.id) rel="nofollow">"Download"</a>
+                        // `external`: a server route (a redirect to S3), not a page of the client router.
+                        <a href=format!("/admin/download/{}", u.id) rel="external nofollow">"Download"</a>
                     });
                     view! {
                         <tr data-status=status>

@@ -23,28 +23,31 @@ pub fn ProfilePage() -> impl IntoView {
         <h1>"Your uploads"</h1>
         {move || uploaded().map(|n| view! { <p class="flash ok" role="status" data-testid="flash">{format!("Uploaded {n}.")}</p> })}
         {move || error().map(|e| view! { <p class="flash error" role="alert" data-testid="flash">{e}</p> })}
+        // Limits and the signed form never refetch, so the dropzone (and its queue) stays put
+        // while the history below refreshes.
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match uploads.await {
-                    Err(ServerFnError::ServerError(m)) if m.contains("sign in") => view! {
+                match (limits.await, form.await) {
+                    (_, Err(ServerFnError::ServerError(m))) if m.contains("sign in") => view! {
                         <p class="notice">"Please "<a href="/signin">"sign in"</a>" to upload files."</p>
                     }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    Ok(rows) => {
-                        let limits = limits.await;
-                        let form = form.await;
-                        view! {
-                            {limits.ok().map(|l| view! {
-                                <Dropzone limits=l on_change=move |_| version.update(|v| *v += 1)/>
-                            })}
-                            {form.ok().map(|f| view! { <PlainUpload form=f/> })}
-                            <h2>"History"</h2>
-                            <UploadList rows=rows/>
-                        }.into_any()
-                    }
+                    (Ok(l), form) => view! {
+                        <Dropzone limits=l on_change=move |_| version.update(|v| *v += 1)/>
+                        {form.ok().map(|f| view! { <PlainUpload form=f/> })}
+                    }.into_any(),
+                    (Err(e), _) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
+        <h2>"History"</h2>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match uploads.await {
+                    Ok(rows) => view! { <UploadList rows=rows/> }.into_any(),
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 
