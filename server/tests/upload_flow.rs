@@ -244,3 +244,29 @@ async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_noth
         assert_eq!(location(&res), "/signin");
     }
 }
+
+#[tokio::test]
+async fn nothing_is_signed_while_the_servers_clock_is_far_off_s3s() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    app.state.clock_skew_secs.store(3_600, std::sync::atomic::Ordering::Relaxed);
+    let res = request(&app, &cookie, "a.txt", 3, "text/plain").await;
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("clock"));
+    assert_eq!(app.call("uploads/plain-form", &[], Some(&cookie)).await.status(), 503);
+    assert_eq!(count_rows(&app).await, 0);
+    // Measured again (the reconciler does so every minute), the real skew lets signing resume.
+    server::measure_clock(&app.state).await;
+    assert_eq!(request(&app, &cookie, "a.txt", 3, "text/plain").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_ticket_carries_the_servers_time() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let before = app::server::db::now_millis();
+    let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
+    let after = app::server::db::now_millis();
+    assert!((before..=after).contains(&t.server_time));
+    assert_eq!(t.expires_at - t.server_time, 900_000, "the default 15 minutes");
+}

@@ -74,6 +74,8 @@ struct Item {
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 struct Dz {
     items: RwSignal<Vec<Item>>,
+    /// Minutes this computer's clock is off the server's, when that is enough to matter.
+    clock_off_minutes: RwSignal<Option<i64>>,
     next_id: StoredValue<usize>,
     limits: StoredValue<Limits>,
     on_change: Callback<()>,
@@ -105,7 +107,7 @@ impl Dz {
         for item in items.into_iter().filter(|i| i.phase.get_untracked() == Phase::Queued).take(MAX_IN_FLIGHT.saturating_sub(busy)) {
             item.phase.set(Phase::Signing);
             spawn_local(async move {
-                let outcome = send(&item).await;
+                let outcome = send(&item, self.clock_off_minutes).await;
                 match outcome {
                     Ok(()) => item.phase.set(Phase::Done),
                     Err(_) if item.phase.get_untracked() == Phase::Cancelled => {}
@@ -148,8 +150,12 @@ fn words(e: ServerFnError) -> String {
 }
 
 /// One file: ticket, POST to S3, confirmation. `Err` carries the words to show.
-async fn send(item: &Item) -> Result<(), String> {
+async fn send(item: &Item, clock_off_minutes: RwSignal<Option<i64>>) -> Result<(), String> {
     let ticket = request_upload(item.name.clone(), item.size, item.content_type.clone()).await.map_err(words)?;
+    #[cfg(feature = "hydrate")]
+    clock_off_minutes.set(clock_warning(js_sys::Date::now() as i64, ticket.server_time));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = clock_off_minutes;
     let id = ticket.upload_id.clone();
     if item.phase.get_untracked() == Phase::Cancelled {
         let _ = cancel_upload(id).await;
@@ -175,6 +181,13 @@ async fn send(item: &Item) -> Result<(), String> {
     Ok(())
 }
 
+/// Minutes between this computer's clock and the server's, when more than five: signatures are
+/// made on the server's time, so a far-off local clock is worth telling the user about.
+pub fn clock_warning(local_ms: i64, server_ms: i64) -> Option<i64> {
+    let minutes = (local_ms - server_ms) / 60_000;
+    (minutes.abs() > 5).then_some(minutes)
+}
+
 /// S3's answer in words: its XML `<Message>` and `<Code>`, or what a status 0 means.
 pub fn s3_refusal(status: u16, body: &str) -> String {
     if status == 0 {
@@ -191,6 +204,7 @@ pub fn s3_refusal(status: u16, body: &str) -> String {
 pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl IntoView {
     let dz = Dz {
         items: RwSignal::new(vec![]),
+        clock_off_minutes: RwSignal::new(None),
         next_id: StoredValue::new(0),
         limits: StoredValue::new(limits.clone()),
         on_change,
@@ -260,6 +274,12 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
                 <span>{move || { let (s, t, _, _) = totals.get(); format!("{} of {}", human_size(s), human_size(t)) }}</span>
             </div>
         </Show>
+        {move || dz.clock_off_minutes.get().map(|m| view! {
+            <p class="flash error" role="alert">{format!(
+                "This computer's clock is {} minutes {} the server's; if uploads fail, set the clock right.",
+                m.abs(), if m > 0 { "ahead of" } else { "behind" }
+            )}</p>
+        })}
         <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
         <ul class="queue" data-testid="queue">
             <For each=move || dz.items.get() key=|i| i.id let:item>
@@ -372,6 +392,13 @@ mod tests {
         assert!(refusal(&l, 5, "text/plain").unwrap().contains("text/plain"));
         assert!(refusal(&l, 5, "").unwrap().contains("application/octet-stream"));
         assert!(refusal(&l, 0, "image/png").unwrap().contains("empty"));
+    }
+
+    #[test]
+    fn a_local_clock_more_than_five_minutes_off_is_reported() {
+        assert_eq!(clock_warning(1_000_000, 1_000_000 + 4 * 60_000), None);
+        assert_eq!(clock_warning(1_000_000 + 10 * 60_000, 1_000_000), Some(10));
+        assert_eq!(clock_warning(1_000_000, 1_000_000 + 7 * 60_000), Some(-7));
     }
 
     #[test]

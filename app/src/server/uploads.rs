@@ -148,14 +148,14 @@ pub async fn request(
         )));
     }
     check_clock(state)?;
-    let now = db::now_millis();
+    let signed_at = OffsetDateTime::now_utc();
+    let now = (signed_at.unix_timestamp_nanos() / 1_000_000) as i64;
     if uploads::count_since(&state.db, &user.id, now - 60_000).await? >= UPLOADS_PER_MINUTE {
         return Err(UploadError::RateLimited);
     }
     let name = sanitize_file_name(file_name);
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("uploads/{}/{id}/{name}", user.id);
-    let signed_at = OffsetDateTime::now_utc();
     let form = PostPolicy::for_key(&key, expiry(state))
         .content_type(&content_type)
         .length_range(size, size)
