@@ -220,8 +220,14 @@ pub struct HistoryPage {
     pub rows: Vec<HistoryRow>,
     /// Present when there may be more rows.
     pub next: Option<(i64, String)>,
+}
+
+/// Aggregates over everything the filter matches (the cursor aside); loaded beside the page
+/// because their cost grows with the matching rows while the page's does not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistorySummary {
     pub totals: Vec<StatusTotal>,
-    /// (day as Unix milliseconds at 00:00 UTC, uploads that day), newest first, at most 30.
+    /// (day as Unix milliseconds at 00:00 UTC, uploads that day) over the last 30 days, newest first.
     pub per_day: Vec<(i64, i64)>,
 }
 

@@ -227,7 +227,7 @@ async fn history_filters_sorting_and_pagination_return_the_right_rows() {
         let window = all_pages(&pool, HistoryFilter { from: Some(now - 3_600_000), to: Some(now + 3_600_000), ..Default::default() }).await;
         assert_eq!(window.len(), n);
 
-        let page = db::history::page(&pool, &HistoryFilter::default(), 10).await.unwrap();
+        let page = db::history::summary(&pool, &HistoryFilter::default(), now).await.unwrap();
         let count: i64 = page.totals.iter().map(|t| t.count).sum();
         assert_eq!(count as usize, n, "{engine:?}");
         let completed = page.totals.iter().find(|t| t.status == "completed").unwrap();
@@ -235,6 +235,11 @@ async fn history_filters_sorting_and_pagination_return_the_right_rows() {
         let bytes: i64 = done.iter().map(|r| r.upload.declared_size).sum();
         assert_eq!(completed.bytes, bytes, "{engine:?}");
         assert_eq!(page.per_day.iter().map(|(_, c)| c).sum::<i64>() as usize, n);
+        let bobs_summary =
+            db::history::summary(&pool, &HistoryFilter { user_email: Some("bob@x.io".into()), ..Default::default() }, now)
+                .await
+                .unwrap();
+        assert_eq!(bobs_summary.totals.iter().map(|t| t.count).sum::<i64>() as usize, bobs.len(), "{engine:?}");
     }
 }
 

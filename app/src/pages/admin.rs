@@ -4,9 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
-use crate::api::admin::admin_history;
+use crate::api::admin::{admin_history, admin_summary};
 use crate::components::upload_list::{status_word, utc_minutes};
-use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, UploadStatus};
+use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
 
 const STATUSES: [UploadStatus; 5] =
     [UploadStatus::Pending, UploadStatus::Completed, UploadStatus::Failed, UploadStatus::Expired, UploadStatus::Cancelled];
@@ -48,6 +48,7 @@ fn filter_from(q: &ParamsMap) -> HistoryFilter {
 pub fn AdminPage() -> impl IntoView {
     let query = use_query_map();
     let page = Resource::new(move || filter_from(&query.read()), admin_history);
+    let summary = Resource::new(move || HistoryFilter { after: None, ..filter_from(&query.read()) }, admin_summary);
     let q = move |k: &str| query.read().get(k).unwrap_or_default();
     view! {
         <h1>"Upload history"</h1>
@@ -70,6 +71,9 @@ pub fn AdminPage() -> impl IntoView {
             </label>
             <button type="submit">"Filter"</button>
         </form>
+        <Suspense fallback=|| view! { <p>"Counting…"</p> }>
+            {move || Suspend::new(async move { summary.await.ok().map(summary_view) })}
+        </Suspense>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
@@ -82,8 +86,26 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
+fn summary_view(s: HistorySummary) -> impl IntoView {
+    let max_day = s.per_day.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    view! {
+        <section class="totals" data-testid="totals">
+            {s.totals.into_iter().map(|t| view! {
+                <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
+                    {format!(" {} uploads, {}", t.count, human_size(t.bytes.max(0) as u64))}</div>
+            }).collect_view()}
+        </section>
+        <figure class="chart" aria-label="Uploads per day, last 30 days">
+            {s.per_day.into_iter().rev().map(|(day, n)| {
+                let h = format!("height: {}%", n * 100 / max_day);
+                let label = format!("{}: {n}", &utc_minutes(day)[..10]);
+                view! { <div class="bar" style=h title=label.clone() aria-label=label></div> }
+            }).collect_view()}
+        </figure>
+    }
+}
+
 fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
-    let max_day = p.per_day.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
     let next = p.next.map(|(v, id)| {
         let mut params: Vec<String> = ["user", "name", "status", "from", "to", "sort"]
             .iter()
@@ -93,19 +115,6 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
         format!("/admin?{}", params.join("&"))
     });
     view! {
-        <section class="totals" data-testid="totals">
-            {p.totals.into_iter().map(|t| view! {
-                <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
-                    {format!(" {} uploads, {}", t.count, human_size(t.bytes.max(0) as u64))}</div>
-            }).collect_view()}
-        </section>
-        <figure class="chart" aria-label="Uploads per day">
-            {p.per_day.into_iter().rev().map(|(day, n)| {
-                let h = format!("height: {}%", n * 100 / max_day);
-                let label = format!("{}: {n}", &utc_minutes(day)[..10]);
-                view! { <div class="bar" style=h title=label.clone() aria-label=label></div> }
-            }).collect_view()}
-        </figure>
         <table class="uploads" data-testid="history">
             <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th></th></tr></thead>
             <tbody>

@@ -4,7 +4,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::Arguments;
 
-use crate::model::{HistoryFilter, HistoryPage, HistoryRow, HistorySort, StatusTotal};
+use crate::model::{HistoryFilter, HistoryPage, HistoryRow, HistorySort, HistorySummary, StatusTotal};
 
 use super::{DbError, Pool};
 
@@ -98,25 +98,39 @@ pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryP
         None
     };
 
+    Ok(HistoryPage { rows, next })
+}
+
+/// The users table is joined only when the filter names a user: aggregates stay on one table.
+fn from_clause(f: &HistoryFilter) -> &'static str {
+    if f.user_email.as_ref().is_some_and(|e| !e.trim().is_empty()) {
+        "FROM uploads up JOIN users u ON u.id = up.owner_id"
+    } else {
+        "FROM uploads up"
+    }
+}
+
+pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<HistorySummary, DbError> {
     let w = filters(f, false);
     let sql = format!(
         "SELECT up.status, COUNT(*), CAST(COALESCE(SUM(COALESCE(up.confirmed_size, up.declared_size)), 0) AS BIGINT) \
-         FROM uploads up JOIN users u ON u.id = up.owner_id {} GROUP BY up.status ORDER BY up.status",
+         {} {} GROUP BY up.status ORDER BY up.status",
+        from_clause(f),
         w.clause()
     );
     let totals: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
 
-    let w = filters(f, false);
+    let mut w = filters(f, false);
+    let since = w.int(now - now.rem_euclid(DAY_MS) - 29 * DAY_MS);
+    w.sql.push(format!("up.created_at >= {since}"));
     let sql = format!(
-        "SELECT up.created_at / {DAY_MS} AS day, COUNT(*) FROM uploads up JOIN users u ON u.id = up.owner_id {} \
-         GROUP BY up.created_at / {DAY_MS} ORDER BY day DESC LIMIT 30",
+        "SELECT up.created_at / {DAY_MS} AS day, COUNT(*) {} {} GROUP BY up.created_at / {DAY_MS} ORDER BY day DESC",
+        from_clause(f),
         w.clause()
     );
     let per_day: Vec<(i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
 
-    Ok(HistoryPage {
-        rows,
-        next,
+    Ok(HistorySummary {
         totals: totals.into_iter().map(|(status, count, bytes)| StatusTotal { status, count, bytes }).collect(),
         per_day: per_day.into_iter().map(|(d, n)| (d * DAY_MS, n)).collect(),
     })
