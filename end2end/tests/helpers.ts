@@ -29,10 +29,16 @@ export async function hydrated(page: Page): Promise<void> {
   await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 30_000 });
 }
 
+type FileSpec = { name: string; type: string; bytes: number[] | string; repeat?: number };
+
 /** Drops files on the dropzone with a real `drop` event carrying a DataTransfer. */
-export async function dropFiles(page: Page, files: { name: string; type: string; bytes: number[] | string; repeat?: number }[]): Promise<void> {
-  const zone = page.getByTestId('dropzone');
-  const dataTransfer = await page.evaluateHandle((specs) => {
+export async function dropFiles(page: Page, files: FileSpec[]): Promise<void> {
+  await dropTransfer(page, await makeTransfer(page, files));
+}
+
+/** A DataTransfer holding these files, made in the page. */
+export async function makeTransfer(page: Page, files: FileSpec[]) {
+  return page.evaluateHandle((specs) => {
     const dt = new DataTransfer();
     for (const s of specs) {
       let part: BlobPart = typeof s.bytes === 'string' ? s.bytes : new Uint8Array(s.bytes);
@@ -41,6 +47,10 @@ export async function dropFiles(page: Page, files: { name: string; type: string;
     }
     return dt;
   }, files);
+}
+
+export async function dropTransfer(page: Page, dataTransfer: Awaited<ReturnType<typeof makeTransfer>>): Promise<void> {
+  const zone = page.getByTestId('dropzone');
   await zone.dispatchEvent('dragenter', { dataTransfer });
   await zone.dispatchEvent('dragover', { dataTransfer });
   await zone.dispatchEvent('drop', { dataTransfer });

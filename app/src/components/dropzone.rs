@@ -11,6 +11,8 @@ use crate::api::uploads::{cancel_upload, confirm_upload, report_upload_failure, 
 use crate::model::{human_size, Limits};
 
 pub const MAX_IN_FLIGHT: usize = 3;
+/// Re-read the upload history after this many finished files (and whenever the queue is idle).
+const REFRESH_EVERY: usize = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -116,8 +118,15 @@ impl Dz {
                         item.phase.set(Phase::Failed);
                     }
                 }
-                self.on_change.run(());
                 self.pump();
+                // The history is re-read every few files and when the queue is done, not after
+                // each one: a large batch would otherwise re-read it a hundred times.
+                let items = self.items.get_untracked();
+                let idle = !items.iter().any(|i| i.phase.get_untracked().active());
+                let finished = items.iter().filter(|i| matches!(i.phase.get_untracked(), Phase::Done | Phase::Failed)).count();
+                if idle || finished % REFRESH_EVERY == 0 {
+                    self.on_change.run(());
+                }
             });
         }
     }

@@ -1,0 +1,74 @@
+import { test, expect } from '@playwright/test';
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { promisify } from 'util';
+import { signUp, makeTransfer, dropTransfer, hydrated, uniqueEmail } from '../tests/helpers';
+
+const FILES = Number(process.env.BENCH_FILES ?? 100);
+const MIB = 1024 * 1024;
+const CONCURRENCY = 3; // the dropzone's MAX_IN_FLIGHT
+const run = promisify(execFile);
+
+test('100 files of 1 MiB: the dropzone against raw curl POSTs to the same S3', async ({ page, baseURL }) => {
+  await signUp(page, uniqueEmail('bench'));
+  await hydrated(page);
+
+  // The dropzone: from the drop to the last confirmation (tickets, S3 POSTs and HEAD checks).
+  const files = await makeTransfer(page, Array.from({ length: FILES }, (_, i) => ({
+    name: `bench-${i}.bin`, type: 'application/octet-stream', bytes: 'b'.repeat(64 * 1024), repeat: 16,
+  })));
+  const t0 = Date.now();
+  await dropTransfer(page, files);
+  await expect(page.getByTestId('announce')).toHaveText(`${FILES} of ${FILES} files uploaded.`, { timeout: 600_000 });
+  const dropzoneMs = Date.now() - t0;
+  // Where the dropzone's time goes: mean duration of each kind of request, from the browser.
+  const phases = await page.evaluate(() => {
+    const kinds: Record<string, number[]> = {};
+    for (const e of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
+      const k = e.name.includes('/api/uploads/request') ? 'ticket' : e.name.includes('/api/uploads/confirm') ? 'confirm'
+        : e.name.includes(':3900/') ? 'S3 POST' : e.name.includes('/api/uploads/mine') ? 'history' : null;
+      if (k) (kinds[k] ??= []).push(e.duration);
+    }
+    return Object.entries(kinds).map(([k, v]) => `${k} ${v.length}x ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)} ms`);
+  });
+
+  // curl: the same bytes, POSTed with tickets signed beforehand, CONCURRENCY at a time.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-bench-'));
+  const file = path.join(dir, 'one-mib.bin');
+  fs.writeFileSync(file, Buffer.alloc(MIB, 'b'));
+  const tickets = [];
+  for (let i = 0; i < FILES; i++) {
+    const res = await page.request.post('/api/uploads/request', {
+      headers: { origin: baseURL! },
+      form: { file_name: `curl-${i}.bin`, size: String(MIB), content_type: 'application/octet-stream' },
+    });
+    expect(res.status()).toBe(200);
+    tickets.push(await res.json());
+  }
+  const t1 = Date.now();
+  let next = 0;
+  const codes: string[] = [];
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < tickets.length) {
+      const t = tickets[next++];
+      const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}'];
+      for (const [k, v] of t.fields) args.push('--form-string', `${k}=${v}`);
+      args.push('-F', `file=@${file}`, t.url);
+      codes.push((await run('curl', args)).stdout);
+    }
+  }));
+  const curlMs = Date.now() - t1;
+  expect(codes.every((c) => c === '201')).toBe(true);
+
+  const mb = FILES; // MiB
+  const line = (name: string, ms: number) =>
+    `${name.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${(mb / (ms / 1000)).toFixed(1).padStart(7)} MiB/s  ${(ms / FILES).toFixed(1).padStart(7)} ms/file`;
+  console.log(`\n${FILES} files x 1 MiB, ${CONCURRENCY} at a time, to ${process.env.S3_ENDPOINT}`);
+  console.log(line('dropzone (ticket + POST + confirm, Chromium)', dropzoneMs));
+  console.log(line('curl POSTs (tickets signed beforehand)', curlMs));
+  console.log(`dropzone / curl: ${(dropzoneMs / curlMs).toFixed(2)}x`);
+  console.log(`dropzone requests, mean time each: ${phases.join(', ')}`);
+  fs.rmSync(dir, { recursive: true });
+});
