@@ -41,8 +41,10 @@ impl Phase {
         }
     }
 
+    /// Holds one of the [`MAX_IN_FLIGHT`] places. Confirming does not: it is one small request
+    /// to our server, and the next file's bytes can flow meanwhile.
     fn active(self) -> bool {
-        matches!(self, Phase::Signing | Phase::Uploading | Phase::Confirming)
+        matches!(self, Phase::Signing | Phase::Uploading)
     }
 }
 
@@ -109,7 +111,7 @@ impl Dz {
         for item in items.into_iter().filter(|i| i.phase.get_untracked() == Phase::Queued).take(MAX_IN_FLIGHT.saturating_sub(busy)) {
             item.phase.set(Phase::Signing);
             spawn_local(async move {
-                let outcome = send(&item, self.clock_off_minutes).await;
+                let outcome = send(self, &item).await;
                 match outcome {
                     Ok(()) => item.phase.set(Phase::Done),
                     Err(_) if item.phase.get_untracked() == Phase::Cancelled => {}
@@ -122,7 +124,7 @@ impl Dz {
                 // The history is re-read every few files and when the queue is done, not after
                 // each one: a large batch would otherwise re-read it a hundred times.
                 let items = self.items.get_untracked();
-                let idle = !items.iter().any(|i| i.phase.get_untracked().active());
+                let idle = !items.iter().any(|i| i.phase.get_untracked().active() || i.phase.get_untracked() == Phase::Confirming);
                 let finished = items.iter().filter(|i| matches!(i.phase.get_untracked(), Phase::Done | Phase::Failed)).count();
                 if idle || finished % REFRESH_EVERY == 0 {
                     self.on_change.run(());
@@ -159,12 +161,10 @@ fn words(e: ServerFnError) -> String {
 }
 
 /// One file: ticket, POST to S3, confirmation. `Err` carries the words to show.
-async fn send(item: &Item, clock_off_minutes: RwSignal<Option<i64>>) -> Result<(), String> {
+async fn send(dz: Dz, item: &Item) -> Result<(), String> {
     let ticket = request_upload(item.name.clone(), item.size, item.content_type.clone()).await.map_err(words)?;
     #[cfg(feature = "hydrate")]
-    clock_off_minutes.set(clock_warning(js_sys::Date::now() as i64, ticket.server_time));
-    #[cfg(not(feature = "hydrate"))]
-    let _ = clock_off_minutes;
+    dz.clock_off_minutes.set(clock_warning(js_sys::Date::now() as i64, ticket.server_time));
     let id = ticket.upload_id.clone();
     if item.phase.get_untracked() == Phase::Cancelled {
         let _ = cancel_upload(id).await;
@@ -186,6 +186,8 @@ async fn send(item: &Item, clock_off_minutes: RwSignal<Option<i64>>) -> Result<(
     }
     item.sent.set(item.size);
     item.phase.set(Phase::Confirming);
+    // The bytes are in: the next file may start while this one is checked.
+    dz.pump();
     confirm_upload(id).await.map_err(words)?;
     Ok(())
 }
