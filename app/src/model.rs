@@ -37,7 +37,9 @@ pub fn human_size(bytes: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
+    if bytes == 1 {
+        "1 byte".to_owned()
+    } else if unit == 0 {
         format!("{bytes} bytes")
     } else if v.fract() < 0.05 {
         format!("{v:.0} {}", UNITS[unit])
@@ -263,6 +265,7 @@ mod tests {
     #[test]
     fn sizes_read_as_people_write_them() {
         assert_eq!(human_size(0), "0 bytes");
+        assert_eq!(human_size(1), "1 byte");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(100 << 20), "100 MiB");
     }
