@@ -50,11 +50,9 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, query: Resul
     let Ok(Query(q)) = query else {
         return Redirect::to(&format!("/profile?error={}", uri_encode("S3 sent us back without naming the file.", true)));
     };
-    let user = match auth::cookie_token(&headers) {
-        Some(token) => auth::user_for_token(&state.db, &token).await.ok().flatten(),
-        None => None,
+    let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
+        return Redirect::to("/signin");
     };
-    let Some(user) = user else { return Redirect::to("/signin") };
     match service::land(&state, &user, &q.bucket, &q.key).await {
         Ok(row) => Redirect::to(&format!("/profile?uploaded={}", uri_encode(&row.file_name, true))),
         Err(e) => Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true))),
@@ -64,11 +62,9 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, query: Resul
 /// An admin's download: a presigned GET valid for a minute, with `Content-Disposition: attachment`
 /// and the original name, made only now that the admin asked for it.
 async fn admin_download(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let user = match auth::cookie_token(&headers) {
-        Some(token) => auth::user_for_token(&state.db, &token).await.ok().flatten(),
-        None => None,
+    let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
+        return (StatusCode::UNAUTHORIZED, "Please sign in first.").into_response();
     };
-    let Some(user) = user else { return (StatusCode::UNAUTHORIZED, "Please sign in first.").into_response() };
     if user.role != "admin" {
         return (StatusCode::FORBIDDEN, "Only administrators may do this.").into_response();
     }

@@ -154,7 +154,7 @@ async fn seed_history(pool: &db::Pool) -> (Vec<String>, usize) {
     for e in ["ann@x.io", "bob@x.io", "cy@x.io"] {
         owners.push(users::create(pool, e, "user", "h").await.unwrap().id);
     }
-    let n = 2_000;
+    let n = 3_000;
     let mut tx_rows = 0;
     for i in 0..n {
         let owner = &owners[i % 3];

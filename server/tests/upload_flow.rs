@@ -110,14 +110,20 @@ async fn anonymous_callers_get_401_and_nothing_is_signed() {
     assert_eq!(count_rows(&app).await, 0);
 }
 
+/// Alice has sent a file to S3 but not confirmed it; Mallory is signed in too.
+async fn alice_uploaded_and_mallory_watching(engine: Engine) -> (TestApp, String, String, UploadTicket) {
+    let app = spawn_app_with(engine, &LIMITS).await;
+    let alice = app.sign_up("alice@x.io").await;
+    let mallory = app.sign_up("mallory@x.io").await;
+    let t = ticket(&app, &alice, "a.txt", 3, "text/plain").await;
+    assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+    (app, alice, mallory, t)
+}
+
 #[tokio::test]
 async fn confirming_another_users_upload_is_refused_and_changes_nothing() {
     for engine in ENGINES {
-        let app = spawn_app_with(engine, &LIMITS).await;
-        let alice = app.sign_up("alice@x.io").await;
-        let mallory = app.sign_up("mallory@x.io").await;
-        let t = ticket(&app, &alice, "a.txt", 3, "text/plain").await;
-        assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+        let (app, alice, mallory, t) = alice_uploaded_and_mallory_watching(engine).await;
         assert_eq!(confirm(&app, &mallory, &t.upload_id).await.status(), 404, "{engine:?}");
         assert_eq!(app.call("uploads/cancel", &[("id", &t.upload_id)], Some(&mallory)).await.status(), 404);
         assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending, "{engine:?}");
@@ -213,11 +219,7 @@ async fn the_plain_form_refuses_a_file_over_the_limit_at_s3() {
 #[tokio::test]
 async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_nothing() {
     for engine in ENGINES {
-        let app = spawn_app_with(engine, &LIMITS).await;
-        let alice = app.sign_up("alice@x.io").await;
-        let mallory = app.sign_up("mallory@x.io").await;
-        let t = ticket(&app, &alice, "a.txt", 3, "text/plain").await;
-        assert_eq!(send_to_s3(&t, b"abc").await.status(), 201);
+        let (app, _alice, mallory, t) = alice_uploaded_and_mallory_watching(engine).await;
         let bucket = &app.state.config.s3.bucket;
         let forged = app.url(&format!(
             "/uploads/landing?bucket={bucket}&key={}&etag=x",

@@ -42,8 +42,7 @@ pub(crate) mod ctx {
 
     /// The signed-in user, if the session cookie names a live session.
     pub async fn user() -> Result<Option<User>, ServerFnError> {
-        let Some(token) = auth::cookie_token(&request_headers()) else { return Ok(None) };
-        auth::user_for_token(&state()?.db, &token).await.map_err(internal)
+        auth::user_from_headers(&state()?.db, &request_headers()).await.map_err(internal)
     }
 
     pub async fn require_user() -> Result<User, ServerFnError> {

@@ -55,6 +55,14 @@ pub async fn user_for_token(pool: &Pool, token: &str) -> Result<Option<User>, Db
     sessions::user_by_token_hash(pool, &token_hash(token), db::now_millis()).await
 }
 
+/// The user whose live session the request's cookie names, if any.
+pub async fn user_from_headers(pool: &Pool, headers: &HeaderMap) -> Result<Option<User>, DbError> {
+    match cookie_token(headers) {
+        Some(token) => user_for_token(pool, &token).await,
+        None => Ok(None),
+    }
+}
+
 pub fn session_cookie(token: &str, secure: bool) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_SECS}{}",
