@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::uploads::{cancel_upload, confirm_upload, report_upload_failure, request_upload};
-use crate::model::{human_size, Limits};
+use crate::model::{human_size, Limits, UploadTicket};
 
 pub const MAX_IN_FLIGHT: usize = 3;
 /// Re-read the upload history after this many finished files (and whenever the queue is idle).
@@ -20,6 +20,8 @@ pub enum Phase {
     Refused,
     Queued,
     Signing,
+    /// Signed and waiting for one of the upload places.
+    Ready,
     Uploading,
     Confirming,
     Done,
@@ -33,6 +35,7 @@ impl Phase {
             Phase::Refused => "refused",
             Phase::Queued => "waiting",
             Phase::Signing => "preparing",
+            Phase::Ready => "ready",
             Phase::Uploading => "uploading",
             Phase::Confirming => "checking",
             Phase::Done => "completed",
@@ -41,10 +44,9 @@ impl Phase {
         }
     }
 
-    /// Holds one of the [`MAX_IN_FLIGHT`] places. Confirming does not: it is one small request
-    /// to our server, and the next file's bytes can flow meanwhile.
+    /// Still on its way (the history is re-read once none is).
     fn active(self) -> bool {
-        matches!(self, Phase::Signing | Phase::Uploading)
+        matches!(self, Phase::Signing | Phase::Ready | Phase::Uploading | Phase::Confirming)
     }
 }
 
@@ -72,6 +74,9 @@ struct Item {
     phase: RwSignal<Phase>,
     sent: RwSignal<u64>,
     message: RwSignal<Option<String>>,
+    ticket: RwSignal<Option<UploadTicket>>,
+    /// This computer's clock when the ticket arrived, to tell when a waiting ticket grows old.
+    ticket_received_ms: RwSignal<i64>,
 }
 
 #[derive(Clone, Copy)]
@@ -99,47 +104,78 @@ impl Dz {
             phase: RwSignal::new(if refused.is_some() { Phase::Refused } else { Phase::Queued }),
             sent: RwSignal::new(0),
             message: RwSignal::new(refused),
+            ticket: RwSignal::new(None),
+            ticket_received_ms: RwSignal::new(0),
         };
         self.items.update(|v| v.push(item));
         id
     }
 
-    /// Starts queued files while fewer than [`MAX_IN_FLIGHT`] are on their way.
+    fn count(&self, items: &[Item], phases: &[Phase]) -> usize {
+        items.iter().filter(|i| phases.contains(&i.phase.get_untracked())).count()
+    }
+
+    /// Keeps [`MAX_IN_FLIGHT`] files sending bytes to S3 and as many tickets signed ahead, so a
+    /// place never waits for our server.
     fn pump(self) {
         let items = self.items.get_untracked();
-        let busy = items.iter().filter(|i| i.phase.get_untracked().active()).count();
-        for item in items.into_iter().filter(|i| i.phase.get_untracked() == Phase::Queued).take(MAX_IN_FLIGHT.saturating_sub(busy)) {
-            item.phase.set(Phase::Signing);
+        let uploading = self.count(&items, &[Phase::Uploading]);
+        for item in items.iter().filter(|i| i.phase.get_untracked() == Phase::Ready).take(MAX_IN_FLIGHT.saturating_sub(uploading)) {
+            item.phase.set(Phase::Uploading);
+            let item = item.clone();
             spawn_local(async move {
-                let outcome = send(self, &item).await;
-                match outcome {
-                    Ok(()) => item.phase.set(Phase::Done),
-                    Err(_) if item.phase.get_untracked() == Phase::Cancelled => {}
-                    Err(message) => {
-                        item.message.set(Some(message));
-                        item.phase.set(Phase::Failed);
-                    }
-                }
-                self.pump();
-                // The history is re-read every few files and when the queue is done, not after
-                // each one: a large batch would otherwise re-read it a hundred times.
-                let items = self.items.get_untracked();
-                let idle = !items.iter().any(|i| i.phase.get_untracked().active() || i.phase.get_untracked() == Phase::Confirming);
-                let finished = items.iter().filter(|i| matches!(i.phase.get_untracked(), Phase::Done | Phase::Failed)).count();
-                if idle || finished % REFRESH_EVERY == 0 {
-                    self.on_change.run(());
+                let outcome = upload(self, &item).await;
+                self.finish(&item, outcome);
+            });
+        }
+        let ahead = self.count(&items, &[Phase::Signing, Phase::Ready]);
+        for item in items.iter().filter(|i| i.phase.get_untracked() == Phase::Queued).take(MAX_IN_FLIGHT.saturating_sub(ahead)) {
+            item.phase.set(Phase::Signing);
+            let item = item.clone();
+            spawn_local(async move {
+                match sign(self, &item).await {
+                    Ok(()) => self.pump(),
+                    Err(e) => self.finish(&item, Err(e)),
                 }
             });
         }
     }
 
+    /// Records how a file ended, starts the next ones, and now and then re-reads the history.
+    fn finish(self, item: &Item, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => item.phase.set(Phase::Done),
+            Err(_) if item.phase.get_untracked() == Phase::Cancelled => {}
+            Err(message) => {
+                item.message.set(Some(message));
+                item.phase.set(Phase::Failed);
+            }
+        }
+        self.pump();
+        // Every few files and when the queue is done, not after each one: a large batch would
+        // otherwise re-read it a hundred times.
+        let items = self.items.get_untracked();
+        let idle = !items.iter().any(|i| i.phase.get_untracked().active());
+        let finished = self.count(&items, &[Phase::Done, Phase::Failed]);
+        if idle || finished % REFRESH_EVERY == 0 {
+            self.on_change.run(());
+        }
+    }
+
     fn cancel(self, item: &Item) {
         let was = item.phase.get_untracked();
-        if was == Phase::Queued || was == Phase::Signing || was == Phase::Uploading {
+        if matches!(was, Phase::Queued | Phase::Signing | Phase::Ready | Phase::Uploading) {
             item.phase.set(Phase::Cancelled);
             item.message.set(None);
             #[cfg(feature = "hydrate")]
             client::abort(item.id);
+            // A signed file waiting for a place has no task to notice: tell the server here.
+            if let (Phase::Ready, Some(t)) = (was, item.ticket.get_untracked()) {
+                spawn_local(async move {
+                    let _ = cancel_upload(t.upload_id).await;
+                });
+            }
+            self.pump();
         }
     }
 
@@ -147,6 +183,7 @@ impl Dz {
         if matches!(item.phase.get_untracked(), Phase::Failed | Phase::Cancelled) {
             item.sent.set(0);
             item.message.set(None);
+            item.ticket.set(None);
             item.phase.set(Phase::Queued);
             self.pump();
         }
@@ -160,17 +197,37 @@ fn words(e: ServerFnError) -> String {
     }
 }
 
-/// One file: ticket, POST to S3, confirmation. `Err` carries the words to show.
-async fn send(dz: Dz, item: &Item) -> Result<(), String> {
+/// Asks our server for the file's ticket; the file is then Ready for a place.
+async fn sign(dz: Dz, item: &Item) -> Result<(), String> {
     let ticket = request_upload(item.name.clone(), item.size, item.content_type.clone()).await.map_err(words)?;
     #[cfg(feature = "hydrate")]
     dz.clock_off_minutes.set(clock_warning(js_sys::Date::now() as i64, ticket.server_time));
-    let id = ticket.upload_id.clone();
+    #[cfg(not(feature = "hydrate"))]
+    let _ = dz;
     if item.phase.get_untracked() == Phase::Cancelled {
-        let _ = cancel_upload(id).await;
+        let _ = cancel_upload(ticket.upload_id).await;
         return Err("cancelled".into());
     }
-    item.phase.set(Phase::Uploading);
+    #[cfg(feature = "hydrate")]
+    item.ticket_received_ms.set(js_sys::Date::now() as i64);
+    item.ticket.set(Some(ticket));
+    item.phase.set(Phase::Ready);
+    Ok(())
+}
+
+/// POSTs the file to S3 with its ticket, then has our server confirm it. `Err` carries the words
+/// to show.
+async fn upload(dz: Dz, item: &Item) -> Result<(), String> {
+    let mut ticket = item.ticket.get_untracked().ok_or("The upload lost its ticket; please retry.")?;
+    #[cfg(feature = "hydrate")]
+    if ticket_is_stale(&ticket, item.ticket_received_ms.get_untracked(), js_sys::Date::now() as i64) {
+        // It waited for a place so long that S3 might refuse it mid-way: sign again.
+        let _ = cancel_upload(ticket.upload_id.clone()).await;
+        sign(dz, item).await?;
+        item.phase.set(Phase::Uploading);
+        ticket = item.ticket.get_untracked().ok_or("The upload lost its ticket; please retry.")?;
+    }
+    let id = ticket.upload_id.clone();
     #[cfg(feature = "hydrate")]
     let (status, body) = client::post(item.id, &ticket, item.size, item.sent).await?;
     #[cfg(not(feature = "hydrate"))]
@@ -190,6 +247,12 @@ async fn send(dz: Dz, item: &Item) -> Result<(), String> {
     dz.pump();
     confirm_upload(id).await.map_err(words)?;
     Ok(())
+}
+
+/// Less than a minute of validity left (by the server's clock, measured with ours since arrival).
+pub fn ticket_is_stale(ticket: &UploadTicket, received_local_ms: i64, now_local_ms: i64) -> bool {
+    let valid_for = ticket.expires_at - ticket.server_time;
+    now_local_ms - received_local_ms > valid_for - 60_000
 }
 
 /// Minutes between this computer's clock and the server's, when more than five: signatures are
@@ -311,7 +374,7 @@ fn QueueRow(item: Item, dz: Dz) -> impl IntoView {
             <span class="size">{human_size(item.size)}</span>
             <progress aria-label=format!("Upload of {}", item.name) max=size.max(1) value=move || sent.get().min(size)></progress>
             <span class="phase" data-testid="phase">{move || phase.get().word()}</span>
-            <Show when=move || matches!(phase.get(), Phase::Queued | Phase::Signing | Phase::Uploading)>
+            <Show when=move || matches!(phase.get(), Phase::Queued | Phase::Signing | Phase::Ready | Phase::Uploading)>
                 <button type="button" class="small" on:click={let i = for_cancel.clone(); move |_| dz.cancel(&i)}>"Cancel"</button>
             </Show>
             <Show when=move || matches!(phase.get(), Phase::Failed | Phase::Cancelled)>
@@ -403,6 +466,21 @@ mod tests {
         assert!(refusal(&l, 5, "text/plain").unwrap().contains("text/plain"));
         assert!(refusal(&l, 5, "").unwrap().contains("application/octet-stream"));
         assert!(refusal(&l, 0, "image/png").unwrap().contains("empty"));
+    }
+
+    #[test]
+    fn a_ticket_that_waited_until_its_last_minute_is_signed_again() {
+        let t = UploadTicket {
+            upload_id: "u".into(),
+            object_key: "k".into(),
+            url: "http://s3".into(),
+            fields: vec![],
+            expires_at: 1_000_000 + 900_000,
+            server_time: 1_000_000,
+        };
+        // Our clock may differ from the server's; only the time since arrival counts.
+        assert!(!ticket_is_stale(&t, 5_000, 5_000 + 839_000));
+        assert!(ticket_is_stale(&t, 5_000, 5_000 + 841_000));
     }
 
     #[test]
