@@ -67,6 +67,52 @@ async fn repeated_failures_lock_the_account_for_a_while_even_with_the_right_pass
     assert!(session_cookie(&res).is_none());
 }
 
+async fn failed_sign_ins_from(app: &TestApp, forwarded_for: &str, n: usize) -> reqwest::StatusCode {
+    let mut last = reqwest::StatusCode::OK;
+    for i in 0..n {
+        let email = format!("nobody{i}@x.io");
+        last = app
+            .http
+            .post(app.url("/api/auth/sign-in"))
+            .header("origin", &app.base_url)
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[("email", email.as_str()), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+    }
+    last
+}
+
+#[tokio::test]
+async fn many_failures_from_one_address_lock_that_address_out() {
+    let app = spawn_app().await;
+    app.sign_up("a@x.io").await;
+    assert_eq!(failed_sign_ins_from(&app, "203.0.113.7", 20).await, 401);
+    // Forwarded-for is not trusted by default: all of this came from 127.0.0.1, which is now locked.
+    let res = app.call("auth/sign-in", &[("email", "a@x.io"), ("password", PASSWORD)], None).await;
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_addresses_are_told_apart_by_x_forwarded_for() {
+    let app = spawn_app_with(Engine::Sqlite, &[("TRUST_FORWARDED_FOR", "true")]).await;
+    app.sign_up("a@x.io").await;
+    assert_eq!(failed_sign_ins_from(&app, "203.0.113.7", 20).await, 401);
+    assert_eq!(failed_sign_ins_from(&app, "203.0.113.7", 1).await, 429, "that address is locked");
+    let other = app
+        .http
+        .post(app.url("/api/auth/sign-in"))
+        .header("origin", &app.base_url)
+        .header("x-forwarded-for", "198.51.100.1, 10.0.0.1")
+        .form(&[("email", "a@x.io"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(session_cookie(&other).is_some(), "another client behind the same proxy still signs in");
+}
+
 #[tokio::test]
 async fn an_expired_session_is_not_a_session() {
     for engine in ENGINES {

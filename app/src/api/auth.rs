@@ -67,10 +67,20 @@ pub async fn sign_up(email: String, password: String, invite: Option<String>) ->
     Ok(())
 }
 
+/// The address sign-in attempts are counted against: the peer, or with `TRUST_FORWARDED_FOR`
+/// the first `X-Forwarded-For` entry.
 #[cfg(feature = "ssr")]
-fn client_address() -> String {
-    use_context::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()))
+fn client_address(trust_forwarded_for: bool) -> String {
+    let Some(parts) = use_context::<http::request::Parts>() else { return "unknown".into() };
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| trust_forwarded_for && !v.is_empty());
+    forwarded
+        .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()))
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -82,7 +92,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnErro
     use crate::server::db::users;
     let state = ctx::state()?;
     let account_key = format!("account:{}", email.trim().to_lowercase());
-    let address_key = format!("address:{}", client_address());
+    let address_key = format!("address:{}", client_address(state.config.trust_forwarded_for));
     if state.attempts.blocked(&account_key, ACCOUNT_LIMIT) || state.attempts.blocked(&address_key, ADDRESS_LIMIT) {
         return Err(ctx::fail(429, "Too many failed sign-ins; please wait 15 minutes and try again."));
     }

@@ -21,6 +21,9 @@ pub struct Config {
     pub apply_cors_on_start: bool,
     /// Anyone may create an account; when false only the admin invite link and the CLI can.
     pub signup_enabled: bool,
+    /// Behind a reverse proxy every request comes from the proxy's address: take the client's
+    /// from the first `X-Forwarded-For` entry instead (only when the proxy sets it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +172,7 @@ impl Config {
             upload_expiry_secs,
             apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
             signup_enabled: bool_var("SIGNUP_ENABLED", true)?,
+            trust_forwarded_for: bool_var("TRUST_FORWARDED_FOR", false)?,
         })
     }
 }
