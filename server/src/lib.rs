@@ -38,9 +38,8 @@ pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppSt
     let state = AppState::new(config, options).await?;
     measure_clock(&state).await;
     if state.config.apply_cors_on_start {
-        let rule = app::server::s3::CorsRule::for_browser_uploads(&state.config.public_url);
-        match state.s3.put_bucket_cors(&[rule]).await {
-            Ok(()) => tracing::info!(origin = %state.config.public_url, "applied the browser-upload CORS rule to the bucket"),
+        match app::server::bucket_setup::apply_cors(&state.s3, &state.config.public_url).await {
+            Ok(_) => tracing::info!(origin = %state.config.public_url, "applied the browser-upload CORS rule to the bucket"),
             Err(e) => tracing::warn!(error = %e, "could not apply the CORS rule to the bucket"),
         }
     }

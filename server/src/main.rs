@@ -1,6 +1,7 @@
 use clap::Parser;
 
-use app::server::s3::{CorsRule, S3Client};
+use app::server::bucket_setup::CorsChange;
+use app::server::s3::S3Client;
 use app::server::{auth, bucket_setup, db, doctor, uploads, Config};
 use server::cli::{BucketAction, Cli, Command};
 
@@ -48,18 +49,14 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         }
         Command::Bucket { action: BucketAction::ApplyCors } => {
             let client = S3Client::new(config.s3.bucket());
-            let before = client.get_bucket_cors().await?;
-            let rule = CorsRule::for_browser_uploads(&config.public_url);
-            if before == [rule.clone()] {
-                println!("CORS of bucket {}: unchanged, already allows {}", config.s3.bucket, config.public_url);
-            } else {
-                client.put_bucket_cors(&[rule]).await?;
-                println!(
-                    "CORS of bucket {}: {} rule(s) replaced by one allowing {} (GET, HEAD, POST, PUT; all headers; expose ETag)",
-                    config.s3.bucket,
-                    before.len(),
-                    config.public_url
-                );
+            match bucket_setup::apply_cors(&client, &config.public_url).await? {
+                CorsChange::Unchanged => {
+                    println!("CORS of bucket {}: unchanged, already allows {}", config.s3.bucket, config.public_url)
+                }
+                CorsChange::Replaced(n) => println!(
+                    "CORS of bucket {}: {n} rule(s) replaced by one allowing {} (GET, HEAD, POST, PUT; all headers; expose ETag)",
+                    config.s3.bucket, config.public_url
+                ),
             }
         }
         Command::Bucket { action: BucketAction::ApplyLifecycle } => {

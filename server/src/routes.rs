@@ -65,7 +65,7 @@ async fn admin_download(State(state): State<AppState>, headers: HeaderMap, Path(
     let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
         return (StatusCode::UNAUTHORIZED, "Please sign in first.").into_response();
     };
-    if user.role != "admin" {
+    if !user.is_admin() {
         return (StatusCode::FORBIDDEN, "Only administrators may do this.").into_response();
     }
     let row = match app::server::db::uploads::get(&state.db, &id).await {

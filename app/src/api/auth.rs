@@ -11,7 +11,8 @@ use super::ctx;
 
 #[cfg(feature = "ssr")]
 fn public(u: crate::server::db::users::User) -> CurrentUser {
-    CurrentUser { id: u.id, email: u.email, role: if u.role == "admin" { Role::Admin } else { Role::User } }
+    let role = if u.is_admin() { Role::Admin } else { Role::User };
+    CurrentUser { id: u.id, email: u.email, role }
 }
 
 #[server(endpoint = "auth/me")]

@@ -51,7 +51,7 @@ pub(crate) mod ctx {
 
     pub async fn require_admin() -> Result<User, ServerFnError> {
         let user = require_user().await?;
-        if user.role != "admin" {
+        if !user.is_admin() {
             return Err(fail(403, "Only administrators may do this."));
         }
         Ok(user)

@@ -76,6 +76,7 @@ struct Item {
     message: RwSignal<Option<String>>,
     ticket: RwSignal<Option<UploadTicket>>,
     /// This computer's clock when the ticket arrived, to tell when a waiting ticket grows old.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     ticket_received_ms: RwSignal<i64>,
 }
 
@@ -218,6 +219,7 @@ async fn sign(dz: Dz, item: &Item) -> Result<(), String> {
 /// POSTs the file to S3 with its ticket, then has our server confirm it. `Err` carries the words
 /// to show.
 async fn upload(dz: Dz, item: &Item) -> Result<(), String> {
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_mut))]
     let mut ticket = item.ticket.get_untracked().ok_or("The upload lost its ticket; please retry.")?;
     #[cfg(feature = "hydrate")]
     if ticket_is_stale(&ticket, item.ticket_received_ms.get_untracked(), js_sys::Date::now() as i64) {

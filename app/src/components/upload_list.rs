@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::model::{human_size, UploadRow, UploadStatus};
+use crate::model::{human_size, UploadRow};
 
 /// Unix milliseconds as `2026-11-21 14:03 UTC` (the same on server and browser, so hydration agrees).
 pub fn utc_minutes(ms: i64) -> String {
@@ -19,10 +19,6 @@ pub fn utc_minutes(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", mins / 60, mins % 60)
 }
 
-pub fn status_word(s: UploadStatus) -> &'static str {
-    s.as_str()
-}
-
 /// The signed-in user's uploads, newest first. Names are text nodes: always escaped.
 #[component]
 pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
@@ -36,7 +32,7 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
                 {rows.into_iter().map(|r| {
                     let size = human_size(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64);
                     let when = utc_minutes(r.confirmed_at.unwrap_or(r.created_at));
-                    let status = status_word(r.status);
+                    let status = r.status.as_str();
                     view! {
                         <tr data-status=status>
                             <td class="name">{r.file_name}</td>

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::admin::{admin_history, admin_summary};
-use crate::components::upload_list::{status_word, utc_minutes};
+use crate::components::upload_list::utc_minutes;
 use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
 
 const STATUSES: [UploadStatus; 5] =
@@ -120,7 +120,7 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
             <tbody>
                 {p.rows.into_iter().map(|r| {
                     let u = r.upload;
-                    let status = status_word(u.status);
+                    let status = u.status.as_str();
                     let download = (u.status == UploadStatus::Completed).then(|| view! {
                         // `external`: a server route (a redirect to S3), not a page of the client router.
                         <a href=format!("/admin/download/{}", u.id) rel="external nofollow">"Download"</a>

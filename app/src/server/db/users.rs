@@ -13,6 +13,12 @@ pub struct User {
     pub created_at: i64,
 }
 
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
 /// Emails are compared case-insensitively, so they are stored lower-cased.
 pub async fn create(pool: &Pool, email: &str, role: &str, password_hash: &str) -> Result<User, DbError> {
     let user = User {
