@@ -1,6 +1,15 @@
 import base from './playwright.config';
 import { defineConfig } from '@playwright/test';
 
-// The upload benchmark: same server and browser as the tests, its own folder, no time limit worth
-// the name. Run through scripts/bench-uploads.
-export default defineConfig({ ...base, testDir: './bench', testMatch: '**/*.bench.ts', timeout: 600_000, globalSetup: undefined });
+// The benchmarks: same servers and browser as the tests, their own folder, no time limit worth the
+// name. BENCH names the one to run: `uploads` (bench/uploads.bench.ts, scripts/bench-uploads, the
+// default) or `large` (bench/large.bench.ts, scripts/bench-large).
+const BENCH = process.env.BENCH ?? 'uploads';
+
+export default defineConfig({
+  ...base,
+  testDir: './bench',
+  testMatch: `**/${BENCH}.bench.ts`,
+  timeout: 600_000,
+  globalSetup: undefined,
+});

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod model;
+pub mod upload_queue;
 pub mod pages;
 pub mod xml;
 pub mod components;

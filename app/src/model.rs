@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub max_bytes: u64,
+    /// Files of at least this many bytes go by multipart upload.
+    pub multipart_threshold: u64,
     /// `type/subtype`, `type/*` or `*`, lower case.
     pub allowed_types: Vec<String>,
 }
@@ -137,6 +139,12 @@ pub struct UploadRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub confirmed_at: Option<i64>,
+    /// S3's id of the multipart upload, while the row is a multipart upload.
+    pub multipart_upload_id: Option<String>,
+    pub part_size: Option<i64>,
+    pub part_count: Option<i64>,
+    /// What recognises the same file after a reload (see [`Fingerprint`]).
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,17 +162,114 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
-/// Everything the browser needs to send one file straight to S3: a POST to `url` with `fields`
-/// in order, the file last.
+/// Everything the browser needs to send one file straight to S3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadTicket {
     pub upload_id: String,
     pub object_key: String,
-    pub url: String,
-    pub fields: Vec<(String, String)>,
-    /// Unix milliseconds; the signature is refused after this.
+    /// How the bytes go: decided by the server from the size and its configuration.
+    pub send: SendPlan,
+    /// Unix milliseconds; the signature is refused after this. For multipart, the upload's own
+    /// lifetime on our side (each part URL has its own, shorter one).
     pub expires_at: i64,
     /// The server's clock when it signed, so the page can warn about a skewed local clock.
+    pub server_time: i64,
+}
+
+/// The three ways a file goes to S3.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendPlan {
+    /// A form POST to `url` with `fields` in order, the file last (`file`).
+    Post { url: String, fields: Vec<(String, String)> },
+    /// A PUT of the whole file to `url` with exactly these headers (`Content-Length` is the
+    /// browser's to set, and is signed too).
+    Put { url: String, headers: Vec<(String, String)> },
+    /// Parts of `part_size` bytes (the last one shorter), each PUT to a URL asked for with
+    /// `sign_upload_parts`; `done` are the parts S3 already has (a resumed upload).
+    Multipart { part_size: u64, part_count: u32, concurrency: u32, done: Vec<u32>, resumed: bool },
+}
+
+impl SendPlan {
+    pub fn is_multipart(&self) -> bool {
+        matches!(self, SendPlan::Multipart { .. })
+    }
+}
+
+/// Smallest part the uploader uses (S3's own minimum is 5 MiB).
+pub const MIN_PART_SIZE: u64 = 8 << 20;
+/// S3's most parts in one multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size for a file of `size` bytes: at least [`MIN_PART_SIZE`], large enough to stay
+/// within [`MAX_PARTS`], a whole number of MiB. Both sides compute it, so the page can hash the
+/// first part (the resume fingerprint) before it asks for a ticket.
+pub fn part_size_for(size: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    needed.max(MIN_PART_SIZE)
+}
+
+/// How many parts a file of `size` bytes has with parts of `part_size`.
+pub fn part_count(size: u64, part_size: u64) -> u32 {
+    size.div_ceil(part_size).max(1) as u32
+}
+
+/// The byte range `[start, end)` of part `n` (1-based).
+pub fn part_range(size: u64, part_size: u64, n: u32) -> (u64, u64) {
+    let start = (n as u64 - 1) * part_size;
+    (start, (start + part_size).min(size))
+}
+
+/// Standard base64 with padding, as S3 writes checksums. Here rather than a crate so the browser
+/// bundle carries only these few lines.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// What identifies a large file again after a reload, so its multipart upload can resume: the
+/// name and size travel with the request; these are the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// `File.lastModified`, Unix milliseconds.
+    pub last_modified: i64,
+    /// base64 SHA-256 of the first part (which is also that part's checksum).
+    pub first_part_sha256: String,
+}
+
+/// One part's number and base64 SHA-256, as the browser computed it before asking to send it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartChecksum {
+    pub part_number: u32,
+    pub sha256: String,
+}
+
+/// A signed URL for one part: PUT the part's bytes with exactly these headers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartUrl {
+    pub part_number: u32,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// Unix milliseconds by the server's clock.
+    pub expires_at: i64,
+}
+
+/// A batch of part URLs, with the server's clock to judge their age by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartUrls {
+    pub parts: Vec<PartUrl>,
     pub server_time: i64,
 }
 
@@ -252,14 +357,14 @@ mod tests {
 
     #[test]
     fn type_patterns_match_as_documented() {
-        let l = Limits { max_bytes: 1, allowed_types: vec!["image/*".into(), "application/pdf".into()] };
+        let l = Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["image/*".into(), "application/pdf".into()] };
         assert!(l.allows_type("image/png"));
         assert!(l.allows_type("IMAGE/PNG; charset=x"));
         assert!(l.allows_type("application/pdf"));
         assert!(!l.allows_type("application/pdfx"));
         assert!(!l.allows_type("text/plain"));
         assert!(!l.allows_type("image/"));
-        assert!(Limits { max_bytes: 1, allowed_types: vec!["*".into()] }.allows_type("anything/at-all"));
+        assert!(Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["*".into()] }.allows_type("anything/at-all"));
     }
 
     #[test]
@@ -268,5 +373,28 @@ mod tests {
         assert_eq!(human_size(1), "1 byte");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(100 << 20), "100 MiB");
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
+        for (input, want) in cases {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+        assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "+//+");
+    }
+
+    #[test]
+    fn parts_are_at_least_8_mib_and_never_more_than_10_000() {
+        assert_eq!(part_size_for(1), MIN_PART_SIZE);
+        assert_eq!(part_size_for(300 << 20), MIN_PART_SIZE);
+        assert_eq!(part_count(300 << 20, MIN_PART_SIZE), 38);
+        for size in [80_000u64 << 20, 50 << 30, 5 << 40, (5 << 40) - 1, 78_125 << 20, (78_125 << 20) + 1] {
+            let p = part_size_for(size);
+            assert!(p % (1 << 20) == 0 && p >= MIN_PART_SIZE);
+            assert!(part_count(size, p) as u64 <= MAX_PARTS, "{size}: {}", part_count(size, p));
+        }
+        assert_eq!(part_range(20, 8, 1), (0, 8));
+        assert_eq!(part_range(20, 8, 3), (16, 20));
     }
 }

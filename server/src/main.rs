@@ -53,8 +53,9 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
                 CorsChange::Unchanged => {
                     println!("CORS of bucket {}: unchanged, already allows {}", config.s3.bucket, config.public_url)
                 }
-                CorsChange::Replaced(n) => println!(
-                    "CORS of bucket {}: {n} rule(s) replaced by one allowing {} (GET, HEAD, POST, PUT; all headers; expose ETag)",
+                CorsChange::Added { kept } => println!(
+                    "CORS of bucket {}: added a rule allowing {} (GET, HEAD, POST, PUT; all headers; expose ETag); \
+                     {kept} other rule(s) kept",
                     config.s3.bucket, config.public_url
                 ),
             }

@@ -214,10 +214,11 @@ async fn seed_history(pool: &db::Pool) -> (Vec<String>, usize) {
             checksum_sha256: None,
             method: SigningMethod::Post,
             expires_at: 0,
+            multipart: None,
         };
         uploads::insert_pending(pool, &id, &u).await.unwrap();
         if i % 4 == 0 {
-            uploads::mark_completed(pool, &id, u.declared_size, "\"e\"").await.unwrap();
+            uploads::mark_completed(pool, &id, u.declared_size, "\"e\"", None).await.unwrap();
         }
         tx_rows += 1;
     }

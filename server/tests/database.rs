@@ -20,6 +20,7 @@ fn new_upload<'a>(owner: &'a str, key: &'a str) -> uploads::NewUpload<'a> {
         checksum_sha256: None,
         method: SigningMethod::Post,
         expires_at: db::now_millis() + 60_000,
+        multipart: None,
     }
 }
 
@@ -80,7 +81,7 @@ async fn completing_moves_a_pending_upload_once_and_only_once() {
         // Several confirmers race: exactly one wins.
         let racers = (0..8).map(|i| {
             let pool = pool.clone();
-            tokio::spawn(async move { uploads::mark_completed(&pool, "up", 1234 + i, "\"etag\"").await.unwrap() })
+            tokio::spawn(async move { uploads::mark_completed(&pool, "up", 1234 + i, "\"etag\"", None).await.unwrap() })
         });
         let wins = futures_count(racers).await;
         assert_eq!(wins, 1, "{engine:?}");
@@ -111,7 +112,7 @@ async fn an_ended_upload_keeps_its_reason() {
         assert!(uploads::mark_ended(&pool, "up", UploadStatus::Failed, Some("EntityTooLarge")).await.unwrap());
         let row = uploads::get(&pool, "up").await.unwrap().unwrap();
         assert_eq!((row.status, row.error.as_deref()), (UploadStatus::Failed, Some("EntityTooLarge")), "{engine:?}");
-        assert!(!uploads::mark_completed(&pool, "up", 1, "e").await.unwrap());
+        assert!(!uploads::mark_completed(&pool, "up", 1, "e", None).await.unwrap());
     }
 }
 
@@ -156,7 +157,7 @@ async fn pending_uploads_past_their_expiry_are_listed_for_the_reconciler() {
         let mut done = new_upload(&u.id, "done");
         done.expires_at = db::now_millis() - 1_000;
         uploads::insert_pending(&pool, "done", &done).await.unwrap();
-        uploads::mark_completed(&pool, "done", 1, "e").await.unwrap();
+        uploads::mark_completed(&pool, "done", 1, "e", None).await.unwrap();
         let due = uploads::pending_expired_before(&pool, db::now_millis(), 100).await.unwrap();
         assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["old"], "{engine:?}");
     }

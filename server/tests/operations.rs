@@ -118,6 +118,7 @@ async fn seed(pool: &db::Pool, owner: &str, key: &str, size: i64, expired: bool)
         checksum_sha256: None,
         method: SigningMethod::Post,
         expires_at: db::now_millis() + if expired { -1_000 } else { 600_000 },
+        multipart: None,
     };
     uploads::insert_pending(pool, &id, &u).await.unwrap();
     id

@@ -3,8 +3,8 @@
 mod common;
 
 use app::server::s3::post_policy::{PostForm, PostPolicy, Success};
-use app::server::s3::presign::{Expiry, PutConstraints};
-use app::server::s3::{xml, Bucket, CorsRule, S3Client};
+use app::server::s3::presign::{Expiry, PartConstraints, PutConstraints};
+use app::server::s3::{xml, Bucket, CompletedPart, CorsRule, PartChecksums, S3Client};
 use base64::Engine as _;
 use reqwest::multipart::{Form, Part};
 use sha2::{Digest, Sha256};
@@ -296,13 +296,13 @@ async fn a_multipart_upload_completes_through_presigned_part_urls() {
     let key = unique_key("large.bin");
     let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let part2 = b"the small last part".to_vec();
-    let upload_id = c.create_multipart_upload(&key, "application/octet-stream").await.unwrap();
+    let upload_id = c.create_multipart_upload(&key, "application/octet-stream", PartChecksums::None).await.unwrap();
     let mut etags = vec![];
-    for (n, data) in [(1u16, part1.clone()), (2, part2.clone())] {
-        let req = bucket(&c).presign_upload_part(&key, &upload_id, n, secs(300), now());
+    for (n, data) in [(1u32, part1.clone()), (2, part2.clone())] {
+        let req = bucket(&c).presign_upload_part(&key, &upload_id, n, &PartConstraints::default(), secs(300), now());
         let res = http().put(&req.url).body(data).send().await.unwrap();
         assert!(res.status().is_success(), "part {n}: {}", res.status());
-        etags.push((n, res.headers()["etag"].to_str().unwrap().to_owned()));
+        etags.push(CompletedPart { number: n, etag: res.headers()["etag"].to_str().unwrap().to_owned(), checksum_sha256: None });
     }
     let etag = c.complete_multipart_upload(&key, &upload_id, &etags).await.unwrap();
     let head = c.head_object(&key).await.unwrap().unwrap();
@@ -311,15 +311,64 @@ async fn a_multipart_upload_completes_through_presigned_part_urls() {
 }
 
 #[tokio::test]
+async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those_bytes() {
+    let c = client();
+    let key = unique_key("checked.bin");
+    let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 249) as u8).collect();
+    let part2 = b"the last part".to_vec();
+    let upload_id = c.create_multipart_upload(&key, "application/octet-stream", PartChecksums::Sha256).await.unwrap();
+    let sign = |n: u32, data: &[u8]| {
+        let pc = PartConstraints { content_length: Some(data.len() as u64), checksum_sha256: Some(sha256_b64(data)) };
+        bucket(&c).presign_upload_part(&key, &upload_id, n, &pc, secs(300), now())
+    };
+    let put = |req: app::server::s3::PresignedRequest, body: Vec<u8>| {
+        let mut r = http().put(&req.url).body(body);
+        for (n, v) in &req.headers {
+            r = r.header(n.as_str(), v.as_str());
+        }
+        r.send()
+    };
+    // Other bytes of the same length: S3 compares them with the signed checksum.
+    let mut tampered = part1.clone();
+    tampered[12345] ^= 1;
+    let res = put(sign(1, &part1), tampered).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("InvalidDigest"));
+    // The signed checksum left out: the signature no longer matches the request.
+    let req = sign(1, &part1);
+    let no_sum = http().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await.unwrap();
+    assert!(no_sum.status().is_client_error(), "{}", no_sum.status());
+    for (n, data) in [(1u32, &part1), (2, &part2)] {
+        let res = put(sign(n, data), data.clone()).await.unwrap();
+        assert_eq!(res.status(), 200, "part {n}");
+    }
+    // Completion is built from S3's own list, checksums included.
+    let listed = c.list_parts(&key, &upload_id).await.unwrap();
+    assert_eq!(listed.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(), vec![(1, part1.len() as u64), (2, 13)]);
+    assert_eq!(listed[1].checksum_sha256.as_deref(), Some(sha256_b64(&part2).as_str()));
+    let parts: Vec<CompletedPart> = listed.into_iter().map(CompletedPart::from).collect();
+    c.complete_multipart_upload(&key, &upload_id, &parts).await.unwrap();
+    let head = c.head_object(&key).await.unwrap().unwrap();
+    assert_eq!(head.size, (part1.len() + part2.len()) as u64);
+    let sum = head.checksum_sha256.expect("the composite checksum is reported");
+    assert!(sum.ends_with("-2"), "{sum}");
+    let res = http().get(bucket(&c).presign_get(&key, None, secs(60), now())).send().await.unwrap();
+    let body = res.bytes().await.unwrap();
+    assert_eq!(&body[..part1.len()], &part1[..]);
+    assert_eq!(&body[part1.len()..], &part2[..]);
+}
+
+#[tokio::test]
 async fn an_aborted_multipart_upload_cannot_be_completed() {
     let c = client();
     let key = unique_key("aborted.bin");
-    let upload_id = c.create_multipart_upload(&key, "application/octet-stream").await.unwrap();
-    let req = bucket(&c).presign_upload_part(&key, &upload_id, 1, secs(300), now());
+    let upload_id = c.create_multipart_upload(&key, "application/octet-stream", PartChecksums::None).await.unwrap();
+    let req = bucket(&c).presign_upload_part(&key, &upload_id, 1, &PartConstraints::default(), secs(300), now());
     let res = http().put(&req.url).body(b"tiny".to_vec()).send().await.unwrap();
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
     c.abort_multipart_upload(&key, &upload_id).await.unwrap();
-    let err = c.complete_multipart_upload(&key, &upload_id, &[(1, etag)]).await.unwrap_err();
+    let part = CompletedPart { number: 1, etag, checksum_sha256: None };
+    let err = c.complete_multipart_upload(&key, &upload_id, &[part]).await.unwrap_err();
     assert!(err.code().is_some(), "a typed S3 error: {err}");
     assert_absent(&c, &key).await;
 }
@@ -327,7 +376,8 @@ async fn an_aborted_multipart_upload_cannot_be_completed() {
 #[tokio::test]
 async fn s3_errors_come_back_typed_with_code_and_message() {
     let c = client();
-    let err = c.complete_multipart_upload(&unique_key("x"), "no-such-upload", &[(1, "\"e\"".into())]).await.unwrap_err();
+    let part = CompletedPart { number: 1, etag: "\"e\"".into(), checksum_sha256: None };
+    let err = c.complete_multipart_upload(&unique_key("x"), "no-such-upload", &[part]).await.unwrap_err();
     match err {
         app::server::s3::S3Error::Service { status, code, .. } => {
             assert!(status >= 400, "{status}");

@@ -3,15 +3,29 @@
 
 mod common;
 
-use app::model::{UploadRow, UploadStatus, UploadTicket};
+use app::model::{SendPlan, UploadRow, UploadStatus, UploadTicket};
 use app::server::db::uploads;
 use common::*;
 use reqwest::multipart::{Form, Part};
 
 const LIMITS: [(&str, &str); 2] = [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWED_TYPES", "text/plain,image/*")];
 
+/// The bytes these tests upload for a file of `size` bytes: "abc…", so a ticket can pin their
+/// SHA-256 before they are sent, as the dropzone does.
+fn filler(size: u64) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn sha256_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
 async fn request(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> reqwest::Response {
-    app.call("uploads/request", &[("file_name", name), ("size", &size.to_string()), ("content_type", ctype)], Some(cookie)).await
+    let sum = sha256_b64(&filler(size));
+    let form = [("file_name", name), ("size", &size.to_string()), ("content_type", ctype), ("sha256", &sum)];
+    app.call("uploads/request", &form, Some(cookie)).await
 }
 
 async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> UploadTicket {
@@ -20,14 +34,27 @@ async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str)
     res.json().await.unwrap()
 }
 
-/// What the dropzone does: the ticket's fields in order, the file last.
+/// What the dropzone does: the ticket's fields in order, the file last (or a PUT with the signed
+/// headers).
 async fn send_to_s3(t: &UploadTicket, body: &[u8]) -> reqwest::Response {
-    let mut form = Form::new();
-    for (n, v) in &t.fields {
-        form = form.text(n.clone(), v.clone());
+    match &t.send {
+        SendPlan::Post { url, fields } => {
+            let mut form = Form::new();
+            for (n, v) in fields {
+                form = form.text(n.clone(), v.clone());
+            }
+            form = form.part("file", Part::bytes(body.to_vec()).file_name("x"));
+            reqwest::Client::new().post(url).multipart(form).send().await.unwrap()
+        }
+        SendPlan::Put { url, headers } => {
+            let mut req = reqwest::Client::new().put(url).body(body.to_vec());
+            for (n, v) in headers {
+                req = req.header(n.as_str(), v.as_str());
+            }
+            req.send().await.unwrap()
+        }
+        SendPlan::Multipart { .. } => panic!("a multipart ticket is sent part by part"),
     }
-    form = form.part("file", Part::bytes(body.to_vec()).file_name("x"));
-    reqwest::Client::new().post(&t.url).multipart(form).send().await.unwrap()
 }
 
 async fn confirm(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
@@ -59,7 +86,7 @@ async fn an_upload_is_signed_sent_and_confirmed_once_s3_has_it() {
         assert_eq!(confirm(&app, &cookie, &t.upload_id).await.status(), 409);
         assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
 
-        let res = send_to_s3(&t, b"hello world").await;
+        let res = send_to_s3(&t, &filler(11)).await;
         assert_eq!(res.status(), 201, "{engine:?}");
         let res = confirm(&app, &cookie, &t.upload_id).await;
         assert_eq!(res.status(), 200, "{engine:?}");
@@ -271,4 +298,202 @@ async fn a_ticket_carries_the_servers_time() {
     let after = app::server::db::now_millis();
     assert!((before..=after).contains(&t.server_time));
     assert_eq!(t.expires_at - t.server_time, 900_000, "the default 15 minutes");
+}
+
+// ---- Large files: multipart, resume, integrity ------------------------------------------------
+
+const LARGE: [(&str, &str); 3] =
+    [("UPLOAD_MAX_BYTES", "64MiB"), ("UPLOAD_MULTIPART_THRESHOLD", "8MiB"), ("UPLOAD_ALLOWED_TYPES", "*")];
+const MIB: usize = 1 << 20;
+
+/// 17 MiB: three parts of 8, 8 and 1 MiB.
+fn large_file(seed: u8) -> Vec<u8> {
+    (0..17 * MIB).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+async fn request_large(app: &TestApp, cookie: &str, name: &str, file: &[u8], modified: i64) -> reqwest::Response {
+    let first = sha256_b64(&file[..file.len().min(8 * MIB)]);
+    let form = [
+        ("file_name", name),
+        ("size", &file.len().to_string()),
+        ("content_type", "application/octet-stream"),
+        ("last_modified", &modified.to_string()),
+        ("first_part_sha256", &first),
+    ];
+    app.call("uploads/request", &form, Some(cookie)).await
+}
+
+fn part(file: &[u8], n: u32) -> &[u8] {
+    let (start, end) = app::model::part_range(file.len() as u64, 8 * MIB as u64, n);
+    &file[start as usize..end as usize]
+}
+
+async fn sign_parts(app: &TestApp, cookie: &str, id: &str, parts: &[(u32, String)]) -> reqwest::Response {
+    let parts: Vec<_> = parts.iter().map(|(n, s)| serde_json::json!({"part_number": n, "sha256": s})).collect();
+    app.call_json("uploads/parts", serde_json::json!({"id": id, "parts": parts}), Some(cookie)).await
+}
+
+/// Signs part `n` of `file` and PUTs `body` (normally the part itself) with the signed headers.
+async fn put_part(app: &TestApp, cookie: &str, id: &str, file: &[u8], n: u32, body: &[u8]) -> reqwest::Response {
+    let res = sign_parts(app, cookie, id, &[(n, sha256_b64(part(file, n)))]).await;
+    assert_eq!(res.status(), 200);
+    let urls: app::model::PartUrls = res.json().await.unwrap();
+    let mut req = reqwest::Client::new().put(&urls.parts[0].url).body(body.to_vec());
+    for (h, v) in &urls.parts[0].headers {
+        req = req.header(h.as_str(), v.as_str());
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_large_file_goes_by_multipart_with_checksummed_parts_completed_from_s3s_own_list() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LARGE).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let file = large_file(1);
+        let res = request_large(&app, &cookie, "video.bin", &file, 1_700_000_000_000).await;
+        assert_eq!(res.status(), 200, "{engine:?}");
+        let t: UploadTicket = res.json().await.unwrap();
+        assert_eq!(
+            t.send,
+            SendPlan::Multipart { part_size: 8 * MIB as u64, part_count: 3, concurrency: 4, done: vec![], resumed: false }
+        );
+        let r = row(&app, &t.upload_id).await;
+        assert_eq!((r.part_count, r.part_size), (Some(3), Some(8 * MIB as i64)));
+        let s3_id = r.multipart_upload_id.clone().expect("the S3 upload id is recorded");
+
+        // Changed bytes are refused by S3 through the signed checksum.
+        let mut bad = part(&file, 1).to_vec();
+        bad[7] ^= 0xff;
+        assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 1, &bad).await.status(), 400);
+        for n in [1, 2] {
+            assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, n, part(&file, n)).await.status(), 200);
+        }
+        // Completing with a part missing is refused and changes nothing.
+        let res = app.call("uploads/complete", &[("id", &t.upload_id)], Some(&cookie)).await;
+        assert_eq!(res.status(), 409);
+        assert!(res.text().await.unwrap().contains("2 of the 3 parts"));
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
+
+        assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 3, part(&file, 3)).await.status(), 200);
+        let res = app.call("uploads/complete", &[("id", &t.upload_id)], Some(&cookie)).await;
+        assert_eq!(res.status(), 200, "{engine:?}");
+        let done: UploadRow = res.json().await.unwrap();
+        assert_eq!(done.status, UploadStatus::Completed);
+        assert_eq!(done.confirmed_size, Some(file.len() as i64));
+        assert!(done.checksum_sha256.as_deref().is_some_and(|c| c.ends_with("-3")), "{:?}", done.checksum_sha256);
+        let head = app.state.s3.head_object(&t.object_key).await.unwrap().unwrap();
+        assert_eq!(head.size, file.len() as u64);
+        // Completing again answers the same row; the S3 upload is gone.
+        let again: UploadRow = app.call("uploads/complete", &[("id", &t.upload_id)], Some(&cookie)).await.json().await.unwrap();
+        assert_eq!(again, done);
+        assert!(app.state.s3.list_parts(&t.object_key, &s3_id).await.is_err());
+        // And no more part URLs once completed.
+        let res = sign_parts(&app, &cookie, &t.upload_id, &[(1, sha256_b64(part(&file, 1)))]).await;
+        assert_eq!(res.status(), 409);
+    }
+}
+
+#[tokio::test]
+async fn part_urls_are_refused_for_another_users_upload_and_for_parts_out_of_range() {
+    let app = spawn_app_with(Engine::Sqlite, &LARGE).await;
+    let alice = app.sign_up("alice@x.io").await;
+    let mallory = app.sign_up("mallory@x.io").await;
+    let file = large_file(2);
+    let t: UploadTicket = request_large(&app, &alice, "a.bin", &file, 1).await.json().await.unwrap();
+    let sum = sha256_b64(part(&file, 1));
+    assert_eq!(sign_parts(&app, &mallory, &t.upload_id, &[(1, sum.clone())]).await.status(), 404);
+    assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[(4, sum.clone())]).await.status(), 400);
+    assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[(0, sum.clone())]).await.status(), 400);
+    assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[(1, "not a digest".into())]).await.status(), 400);
+    assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[]).await.status(), 400);
+    assert_eq!(app.call("uploads/complete", &[("id", &t.upload_id)], Some(&mallory)).await.status(), 404);
+    assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[(1, sum)]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_same_file_asked_for_again_resumes_with_the_parts_s3_has_and_another_file_does_not() {
+    for engine in ENGINES {
+        let app = spawn_app_with(engine, &LARGE).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let file = large_file(3);
+        let t: UploadTicket = request_large(&app, &cookie, "disk.img", &file, 42).await.json().await.unwrap();
+        assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 2, part(&file, 2)).await.status(), 200);
+
+        // The page reloaded; the same file is dropped again.
+        let again: UploadTicket = request_large(&app, &cookie, "disk.img", &file, 42).await.json().await.unwrap();
+        assert_eq!(again.upload_id, t.upload_id, "{engine:?}");
+        match &again.send {
+            SendPlan::Multipart { done, resumed, .. } => assert_eq!((done.as_slice(), *resumed), (&[2][..], true)),
+            other => panic!("{other:?}"),
+        }
+        // Same name and size, other content (or another modification time): a new upload.
+        let other = large_file(4);
+        let fresh: UploadTicket = request_large(&app, &cookie, "disk.img", &other, 42).await.json().await.unwrap();
+        assert_ne!(fresh.upload_id, t.upload_id);
+        let touched: UploadTicket = request_large(&app, &cookie, "disk.img", &file, 43).await.json().await.unwrap();
+        assert_ne!(touched.upload_id, t.upload_id);
+        // Another user's identical file is not theirs to resume.
+        let bob = app.sign_up("bob@x.io").await;
+        let theirs: UploadTicket = request_large(&app, &bob, "disk.img", &file, 42).await.json().await.unwrap();
+        assert_ne!(theirs.upload_id, t.upload_id);
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_multipart_upload_aborts_it_on_s3_and_the_reconciler_aborts_expired_ones() {
+    let app = spawn_app_with(Engine::Sqlite, &LARGE).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let file = large_file(5);
+    let t: UploadTicket = request_large(&app, &cookie, "c.bin", &file, 1).await.json().await.unwrap();
+    assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 1, part(&file, 1)).await.status(), 200);
+    let s3_id = row(&app, &t.upload_id).await.multipart_upload_id.unwrap();
+    assert_eq!(app.call("uploads/cancel", &[("id", &t.upload_id)], Some(&cookie)).await.status(), 200);
+    let err = app.state.s3.list_parts(&t.object_key, &s3_id).await.unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchUpload"));
+    assert_eq!(sign_parts(&app, &cookie, &t.upload_id, &[(2, sha256_b64(part(&file, 2)))]).await.status(), 409);
+
+    // Abandoned: its time runs out and the reconciler aborts it.
+    let t: UploadTicket = request_large(&app, &cookie, "abandoned.bin", &file, 2).await.json().await.unwrap();
+    assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 1, part(&file, 1)).await.status(), 200);
+    let s3_id = row(&app, &t.upload_id).await.multipart_upload_id.unwrap();
+    sqlx::query("UPDATE uploads SET expires_at = 1 WHERE id = $1").bind(&t.upload_id).execute(&app.state.db).await.unwrap();
+    let report = app::server::uploads::reconcile(&app.state.db, &app.state.s3, 100).await.unwrap();
+    assert_eq!(report.expired, 1);
+    assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Expired);
+    let err = app.state.s3.list_parts(&t.object_key, &s3_id).await.unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchUpload"));
+}
+
+#[tokio::test]
+async fn single_uploads_pin_the_sha256_so_other_bytes_are_refused_even_with_a_used_ticket() {
+    for method in ["post", "put"] {
+        let app = spawn_app_with(Engine::Sqlite, &[LIMITS[0], LIMITS[1], ("UPLOAD_METHOD", method)]).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
+        assert_eq!(matches!(t.send, SendPlan::Put { .. }), method == "put", "{:?}", t.send);
+        let res = send_to_s3(&t, b"xyz").await;
+        assert_eq!(res.status(), 400, "{method}: same size, other bytes");
+        assert!(res.text().await.unwrap().contains("InvalidDigest"), "{method}");
+        assert_eq!(app.state.s3.head_object(&t.object_key).await.unwrap(), None, "{method}: nothing stored");
+        assert!(send_to_s3(&t, &filler(3)).await.status().is_success(), "{method}");
+        let done: UploadRow = confirm(&app, &cookie, &t.upload_id).await.json().await.unwrap();
+        assert_eq!(done.status, UploadStatus::Completed, "{method}");
+        assert_eq!(done.checksum_sha256, Some(sha256_b64(&filler(3))), "{method}");
+        // The ticket is still within its time: used again with other bytes, S3 refuses it.
+        assert_eq!(send_to_s3(&t, b"xyz").await.status(), 400, "{method}");
+        let got = reqwest::get(app.state.s3.bucket().presign_get(&t.object_key, None, app::server::s3::Expiry::secs(60).unwrap(), time::OffsetDateTime::now_utc()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], &filler(3)[..], "{method}: the stored bytes are the confirmed ones");
+    }
+    // Without a checksum no single-request ticket is given.
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let res = app.call("uploads/request", &[("file_name", "a.txt"), ("size", "3"), ("content_type", "text/plain")], Some(&cookie)).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(count_rows(&app).await, 0);
 }

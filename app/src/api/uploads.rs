@@ -2,17 +2,43 @@
 
 use leptos::prelude::*;
 
-use crate::model::{PlainForm, UploadRow, UploadTicket};
+use crate::model::{PartChecksum, PartUrls, PlainForm, UploadRow, UploadTicket};
 
 #[cfg(feature = "ssr")]
 use super::ctx;
 #[cfg(feature = "ssr")]
 use crate::server::uploads as service;
 
+/// A ticket for one file. Below the multipart threshold `sha256` (base64 SHA-256 of the whole
+/// file) is required; above it, `last_modified` and `first_part_sha256` let the same file resume.
 #[server(endpoint = "uploads/request")]
-pub async fn request_upload(file_name: String, size: u64, content_type: String) -> Result<UploadTicket, ServerFnError> {
+pub async fn request_upload(
+    file_name: String,
+    size: u64,
+    content_type: String,
+    sha256: Option<String>,
+    last_modified: Option<i64>,
+    first_part_sha256: Option<String>,
+) -> Result<UploadTicket, ServerFnError> {
     let user = ctx::require_user().await?;
-    service::request(&ctx::state()?, &user, &file_name, size, &content_type).await.map_err(ctx::upload_error)
+    let fingerprint = first_part_sha256
+        .map(|first_part_sha256| crate::model::Fingerprint { last_modified: last_modified.unwrap_or(0), first_part_sha256 });
+    let file = service::FileToSend { name: file_name, size, content_type, sha256, fingerprint };
+    service::request(&ctx::state()?, &user, &file).await.map_err(ctx::upload_error)
+}
+
+/// Signed URLs for the next parts of a multipart upload, each pinned to its checksum.
+#[server(endpoint = "uploads/parts", input = leptos::server_fn::codec::Json)]
+pub async fn sign_upload_parts(id: String, parts: Vec<PartChecksum>) -> Result<PartUrls, ServerFnError> {
+    let user = ctx::require_user().await?;
+    service::sign_parts(&ctx::state()?, &user, &id, &parts).await.map_err(ctx::upload_error)
+}
+
+/// Completes a multipart upload from the parts S3 holds, then verifies it.
+#[server(endpoint = "uploads/complete")]
+pub async fn complete_upload(id: String) -> Result<UploadRow, ServerFnError> {
+    let user = ctx::require_user().await?;
+    service::complete(&ctx::state()?, &user, &id).await.map_err(ctx::upload_error)
 }
 
 #[server(endpoint = "uploads/confirm")]

@@ -1,312 +1,100 @@
-//! The dropzone: drop or pick files; each gets its own ticket, goes straight to S3 with progress,
-//! and is confirmed by the server. At most [`MAX_IN_FLIGHT`] at once; cancel and retry per file.
+//! The dropzone: drop or pick files and watch them go straight to S3.
 //!
-//! The File objects and their requests live only in the browser (see `client`); the reactive
-//! state holds plain values so the same view renders on the server.
+//! Three layers: the queue ([`crate::upload_queue`], plain Rust) decides everything; the runtime
+//! below (WASM only) turns its commands into hashing, XHRs and server calls and feeds their
+//! outcomes back; the view renders the queue's [`FileView`]s and forwards clicks. The state the
+//! view reads is plain values, so the same markup renders on the server.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use crate::api::uploads::{cancel_upload, confirm_upload, report_upload_failure, request_upload};
-use crate::model::{human_size, Limits, UploadTicket};
+use crate::model::{human_size, Limits};
+use crate::upload_queue::{Event, FileId, FileView, Phase, Totals};
 
-pub const MAX_IN_FLIGHT: usize = 3;
-/// Re-read the upload history after this many finished files (and whenever the queue is idle).
-const REFRESH_EVERY: usize = 10;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Refused in the browser before anything was sent.
-    Refused,
-    Queued,
-    Signing,
-    /// Signed and waiting for one of the upload places.
-    Ready,
-    Uploading,
-    Confirming,
-    Done,
-    Failed,
-    Cancelled,
-}
-
-impl Phase {
-    fn word(self) -> &'static str {
-        match self {
-            Phase::Refused => "refused",
-            Phase::Queued => "waiting",
-            Phase::Signing => "preparing",
-            Phase::Ready => "ready",
-            Phase::Uploading => "uploading",
-            Phase::Confirming => "checking",
-            Phase::Done => "completed",
-            Phase::Failed => "failed",
-            Phase::Cancelled => "cancelled",
-        }
-    }
-
-    /// Still on its way (the history is re-read once none is).
-    fn active(self) -> bool {
-        matches!(self, Phase::Signing | Phase::Ready | Phase::Uploading | Phase::Confirming)
-    }
-}
-
-/// The reason the browser refuses a file before asking the server; the same rules the server
-/// applies and the signed policy enforces.
-pub fn refusal(limits: &Limits, size: u64, content_type: &str) -> Option<String> {
-    let ct = if content_type.is_empty() { "application/octet-stream" } else { content_type };
-    if size == 0 {
-        Some("The file is empty.".into())
-    } else if size > limits.max_bytes {
-        Some(format!("The file is {}; the limit is {}.", human_size(size), human_size(limits.max_bytes)))
-    } else if !limits.allows_type(ct) {
-        Some(format!("Files of type {ct} are not accepted (allowed: {}).", limits.allowed_types.join(", ")))
-    } else {
-        None
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Item {
-    id: usize,
-    name: String,
-    size: u64,
-    content_type: String,
-    phase: RwSignal<Phase>,
-    sent: RwSignal<u64>,
-    message: RwSignal<Option<String>>,
-    ticket: RwSignal<Option<UploadTicket>>,
-    /// This computer's clock when the ticket arrived, to tell when a waiting ticket grows old.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    ticket_received_ms: RwSignal<i64>,
-}
-
-#[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-struct Dz {
-    items: RwSignal<Vec<Item>>,
-    /// Minutes this computer's clock is off the server's, when that is enough to matter.
-    clock_off_minutes: RwSignal<Option<i64>>,
-    next_id: StoredValue<usize>,
-    limits: StoredValue<Limits>,
-    on_change: Callback<()>,
-}
-
-impl Dz {
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    fn add(&self, name: String, size: u64, content_type: String) -> usize {
-        let id = self.next_id.get_value();
-        self.next_id.set_value(id + 1);
-        let refused = refusal(&self.limits.get_value(), size, &content_type);
-        let item = Item {
-            id,
-            name,
-            size,
-            content_type,
-            phase: RwSignal::new(if refused.is_some() { Phase::Refused } else { Phase::Queued }),
-            sent: RwSignal::new(0),
-            message: RwSignal::new(refused),
-            ticket: RwSignal::new(None),
-            ticket_received_ms: RwSignal::new(0),
-        };
-        self.items.update(|v| v.push(item));
-        id
-    }
-
-    fn count(&self, items: &[Item], phases: &[Phase]) -> usize {
-        items.iter().filter(|i| phases.contains(&i.phase.get_untracked())).count()
-    }
-
-    /// Keeps [`MAX_IN_FLIGHT`] files sending bytes to S3 and as many tickets signed ahead, so a
-    /// place never waits for our server.
-    fn pump(self) {
-        let items = self.items.get_untracked();
-        let uploading = self.count(&items, &[Phase::Uploading]);
-        for item in items.iter().filter(|i| i.phase.get_untracked() == Phase::Ready).take(MAX_IN_FLIGHT.saturating_sub(uploading)) {
-            item.phase.set(Phase::Uploading);
-            let item = item.clone();
-            spawn_local(async move {
-                let outcome = upload(self, &item).await;
-                self.finish(&item, outcome);
-            });
-        }
-        let ahead = self.count(&items, &[Phase::Signing, Phase::Ready]);
-        for item in items.iter().filter(|i| i.phase.get_untracked() == Phase::Queued).take(MAX_IN_FLIGHT.saturating_sub(ahead)) {
-            item.phase.set(Phase::Signing);
-            let item = item.clone();
-            spawn_local(async move {
-                match sign(self, &item).await {
-                    Ok(()) => self.pump(),
-                    Err(e) => self.finish(&item, Err(e)),
-                }
-            });
-        }
-    }
-
-    /// Records how a file ended, starts the next ones, and now and then re-reads the history.
-    fn finish(self, item: &Item, outcome: Result<(), String>) {
-        match outcome {
-            Ok(()) => item.phase.set(Phase::Done),
-            Err(_) if item.phase.get_untracked() == Phase::Cancelled => {}
-            Err(message) => {
-                item.message.set(Some(message));
-                item.phase.set(Phase::Failed);
-            }
-        }
-        self.pump();
-        // Every few files and when the queue is done, not after each one: a large batch would
-        // otherwise re-read it a hundred times.
-        let items = self.items.get_untracked();
-        let idle = !items.iter().any(|i| i.phase.get_untracked().active());
-        let finished = self.count(&items, &[Phase::Done, Phase::Failed]);
-        if idle || finished % REFRESH_EVERY == 0 {
-            self.on_change.run(());
-        }
-    }
-
-    fn cancel(self, item: &Item) {
-        let was = item.phase.get_untracked();
-        if matches!(was, Phase::Queued | Phase::Signing | Phase::Ready | Phase::Uploading) {
-            item.phase.set(Phase::Cancelled);
-            item.message.set(None);
-            #[cfg(feature = "hydrate")]
-            client::abort(item.id);
-            // A signed file waiting for a place has no task to notice: tell the server here.
-            if let (Phase::Ready, Some(t)) = (was, item.ticket.get_untracked()) {
-                spawn_local(async move {
-                    let _ = cancel_upload(t.upload_id).await;
-                });
-            }
-            self.pump();
-        }
-    }
-
-    fn retry(self, item: &Item) {
-        if matches!(item.phase.get_untracked(), Phase::Failed | Phase::Cancelled) {
-            item.sent.set(0);
-            item.message.set(None);
-            item.ticket.set(None);
-            item.phase.set(Phase::Queued);
-            self.pump();
-        }
-    }
-}
-
-fn words(e: ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m,
-        other => format!("The server could not be reached ({other})."),
-    }
-}
-
-/// Asks our server for the file's ticket; the file is then Ready for a place.
-async fn sign(dz: Dz, item: &Item) -> Result<(), String> {
-    let ticket = request_upload(item.name.clone(), item.size, item.content_type.clone()).await.map_err(words)?;
-    #[cfg(feature = "hydrate")]
-    dz.clock_off_minutes.set(clock_warning(js_sys::Date::now() as i64, ticket.server_time));
-    #[cfg(not(feature = "hydrate"))]
-    let _ = dz;
-    if item.phase.get_untracked() == Phase::Cancelled {
-        let _ = cancel_upload(ticket.upload_id).await;
-        return Err("cancelled".into());
-    }
-    #[cfg(feature = "hydrate")]
-    item.ticket_received_ms.set(js_sys::Date::now() as i64);
-    item.ticket.set(Some(ticket));
-    item.phase.set(Phase::Ready);
-    Ok(())
-}
-
-/// POSTs the file to S3 with its ticket, then has our server confirm it. `Err` carries the words
-/// to show.
-async fn upload(dz: Dz, item: &Item) -> Result<(), String> {
-    #[cfg_attr(not(feature = "hydrate"), allow(unused_mut))]
-    let mut ticket = item.ticket.get_untracked().ok_or("The upload lost its ticket; please retry.")?;
-    #[cfg(feature = "hydrate")]
-    if ticket_is_stale(&ticket, item.ticket_received_ms.get_untracked(), js_sys::Date::now() as i64) {
-        // It waited for a place so long that S3 might refuse it mid-way: sign again.
-        let _ = cancel_upload(ticket.upload_id.clone()).await;
-        sign(dz, item).await?;
-        item.phase.set(Phase::Uploading);
-        ticket = item.ticket.get_untracked().ok_or("The upload lost its ticket; please retry.")?;
-    }
-    let id = ticket.upload_id.clone();
-    #[cfg(feature = "hydrate")]
-    let (status, body) = client::post(item.id, &ticket, item.size, item.sent).await?;
-    #[cfg(not(feature = "hydrate"))]
-    let (status, body): (u16, String) = (0, String::new());
-    if item.phase.get_untracked() == Phase::Cancelled {
-        let _ = cancel_upload(id).await;
-        return Err("cancelled".into());
-    }
-    if !(200..300).contains(&status) {
-        let reason = s3_refusal(status, &body);
-        let _ = report_upload_failure(id, reason.clone()).await;
-        return Err(reason);
-    }
-    item.sent.set(item.size);
-    item.phase.set(Phase::Confirming);
-    // The bytes are in: the next file may start while this one is checked.
-    dz.pump();
-    confirm_upload(id).await.map_err(words)?;
-    Ok(())
-}
-
-/// Less than a minute of validity left (by the server's clock, measured with ours since arrival).
-pub fn ticket_is_stale(ticket: &UploadTicket, received_local_ms: i64, now_local_ms: i64) -> bool {
-    let valid_for = ticket.expires_at - ticket.server_time;
-    now_local_ms - received_local_ms > valid_for - 60_000
-}
-
-/// Minutes between this computer's clock and the server's, when more than five: signatures are
-/// made on the server's time, so a far-off local clock is worth telling the user about.
+/// Minutes this computer's clock is off the server's, when more than five: signatures are made on
+/// the server's time, so a far-off local clock is worth telling the user about.
 pub fn clock_warning(local_ms: i64, server_ms: i64) -> Option<i64> {
     let minutes = (local_ms - server_ms) / 60_000;
     (minutes.abs() > 5).then_some(minutes)
 }
 
-/// S3's answer in words: its XML `<Message>` and `<Code>`, or what a status 0 means.
-pub fn s3_refusal(status: u16, body: &str) -> String {
-    if status == 0 {
-        return "The upload could not reach the storage (network error, or the bucket's CORS rule does not allow this site).".into();
+/// What the view reads; the runtime writes it after each batch of events.
+#[derive(Clone, Copy)]
+struct Board {
+    ids: RwSignal<Vec<FileId>>,
+    rows: StoredValue<Vec<(FileId, RwSignal<FileView>)>>,
+    totals: RwSignal<Totals>,
+    clock_off_minutes: RwSignal<Option<i64>>,
+}
+
+impl Board {
+    fn row(&self, id: FileId) -> Option<RwSignal<FileView>> {
+        self.rows.with_value(|rows| rows.iter().find(|(i, _)| *i == id).map(|(_, s)| *s))
     }
-    match (crate::xml::first(body, "Message"), crate::xml::first(body, "Code")) {
-        (Some(m), Some(c)) if !m.is_empty() => format!("The storage refused the file: {m} ({c})."),
-        (_, Some(c)) => format!("The storage refused the file ({c})."),
-        _ => format!("The storage refused the file (HTTP {status})."),
+
+    /// Writes only what changed, so a progress event re-renders one row's numbers, not the list.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn show(&self, owner: &Owner, views: Vec<FileView>, totals: Totals) {
+        let ids: Vec<FileId> = views.iter().map(|v| v.id).collect();
+        for view in views {
+            match self.row(view.id) {
+                Some(signal) => {
+                    if signal.with_untracked(|old| *old != view) {
+                        signal.set(view);
+                    }
+                }
+                None => {
+                    let id = view.id;
+                    let signal = owner.with(|| RwSignal::new(view));
+                    self.rows.update_value(|rows| rows.push((id, signal)));
+                }
+            }
+        }
+        self.rows.update_value(|rows| rows.retain(|(id, _)| ids.contains(id)));
+        if self.ids.with_untracked(|old| *old != ids) {
+            self.ids.set(ids);
+        }
+        if self.totals.get_untracked() != totals {
+            self.totals.set(totals);
+        }
     }
+}
+
+/// Sends an event to the queue (in the browser; on the server nothing happens).
+fn send_event(event: Event) {
+    #[cfg(feature = "hydrate")]
+    runtime::dispatch(runtime::Input::Event(event));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = event;
 }
 
 #[component]
 pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl IntoView {
-    let dz = Dz {
-        items: RwSignal::new(vec![]),
+    let board = Board {
+        ids: RwSignal::new(vec![]),
+        rows: StoredValue::new(vec![]),
+        totals: RwSignal::new(Totals::default()),
         clock_off_minutes: RwSignal::new(None),
-        next_id: StoredValue::new(0),
-        limits: StoredValue::new(limits.clone()),
-        on_change,
     };
     let hover = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    runtime::start(limits.clone(), board, on_change);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_change;
 
-    let totals = Memo::new(move |_| {
-        let items = dz.items.get();
-        let counted: Vec<&Item> =
-            items.iter().filter(|i| !matches!(i.phase.get(), Phase::Refused | Phase::Cancelled)).collect();
-        let total: u64 = counted.iter().map(|i| i.size).sum();
-        let sent: u64 = counted.iter().map(|i| i.sent.get().min(i.size)).sum();
-        let done = counted.iter().filter(|i| i.phase.get() == Phase::Done).count();
-        (sent, total, done, counted.len())
-    });
     let announcement = move || {
-        let (_, _, done, n) = totals.get();
-        if n == 0 { String::new() } else { format!("{done} of {n} files uploaded.") }
+        let t = board.totals.get();
+        if t.counted_files == 0 {
+            String::new()
+        } else {
+            format!("{} of {} files uploaded.", t.done_files, t.counted_files)
+        }
     };
-
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
         hover.set(false);
         #[cfg(feature = "hydrate")]
         if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            client::add_files(dz, files);
+            runtime::add_files(files);
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
@@ -315,13 +103,18 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
             use wasm_bindgen::JsCast;
             if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
                 if let Some(files) = input.files() {
-                    client::add_files(dz, files);
+                    runtime::add_files(files);
                 }
                 input.set_value("");
             }
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = ev;
+    };
+    let any_finished = move || board.totals.get().done_files > 0;
+    let any_active = move || {
+        board.ids.track();
+        board.rows.with_value(|rows| rows.iter().any(|(_, r)| r.with(|v| v.can_cancel)))
     };
 
     view! {
@@ -340,17 +133,23 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
                 <span class="hint">{format!("Files {}.", limits.describe())}</span>
             </label>
         </div>
-        <Show when=move || { totals.get().3 > 0 }>
+        <Show when=move || { board.totals.get().counted_files > 0 }>
             <div class="overall" data-testid="overall">
                 <progress
                     aria-label="All files"
-                    max=move || totals.get().1.max(1)
-                    value=move || totals.get().0
+                    max=move || board.totals.get().total.max(1)
+                    value=move || board.totals.get().sent
                 ></progress>
-                <span>{move || { let (s, t, _, _) = totals.get(); format!("{} of {}", human_size(s), human_size(t)) }}</span>
+                <span>{move || { let t = board.totals.get(); format!("{} of {}", human_size(t.sent), human_size(t.total)) }}</span>
+                <Show when=any_active>
+                    <button type="button" class="small" on:click=move |_| send_event(Event::CancelAll)>"Cancel all"</button>
+                </Show>
+                <Show when=any_finished>
+                    <button type="button" class="small" on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
+                </Show>
             </div>
         </Show>
-        {move || dz.clock_off_minutes.get().map(|m| view! {
+        {move || board.clock_off_minutes.get().map(|m| view! {
             <p class="flash error" role="alert">{format!(
                 "This computer's clock is {} minutes {} the server's; if uploads fail, set the clock right.",
                 m.abs(), if m > 0 { "ahead of" } else { "behind" }
@@ -358,101 +157,411 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
         })}
         <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
         <ul class="queue" data-testid="queue">
-            <For each=move || dz.items.get() key=|i| i.id let:item>
-                <QueueRow item=item.clone() dz=dz/>
+            <For each=move || board.ids.get() key=|id| *id let:id>
+                {board.row(id).map(|row| view! { <QueueRow row=row/> })}
             </For>
         </ul>
     }
 }
 
 #[component]
-fn QueueRow(item: Item, dz: Dz) -> impl IntoView {
-    let phase = item.phase;
-    let (size, sent, message) = (item.size, item.sent, item.message);
-    let (for_cancel, for_retry) = (item.clone(), item.clone());
+fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
+    let (id, name, size) = row.with_untracked(|v| (v.id, v.name.clone(), v.size));
+    let phase = move || row.with(|v| v.phase);
+    let parts = move || row.with(|v| (v.parts_total > 0).then(|| format!("{}/{}", v.parts_done, v.parts_total)));
+    let percent = move || {
+        row.with(|v| match v.phase {
+            Phase::Uploading | Phase::Paused if v.size > 0 => format!("{}%", v.sent * 100 / v.size),
+            _ => String::new(),
+        })
+    };
+    let button = move |label: &'static str, shown: fn(&FileView) -> bool, event: fn(FileId) -> Event| {
+        view! {
+            <Show when=move || row.with(shown)>
+                <button type="button" class="small" on:click=move |_| send_event(event(id))>{label}</button>
+            </Show>
+        }
+    };
     view! {
-        <li class="file" data-phase=move || phase.get().word() data-name=item.name.clone()>
-            <span class="name">{item.name.clone()}</span>
-            <span class="size">{human_size(item.size)}</span>
-            <progress aria-label=format!("Upload of {}", item.name) max=size.max(1) value=move || sent.get().min(size)></progress>
-            <span class="phase" data-testid="phase">{move || phase.get().word()}</span>
-            <Show when=move || matches!(phase.get(), Phase::Queued | Phase::Signing | Phase::Ready | Phase::Uploading)>
-                <button type="button" class="small" on:click={let i = for_cancel.clone(); move |_| dz.cancel(&i)}>"Cancel"</button>
-            </Show>
-            <Show when=move || matches!(phase.get(), Phase::Failed | Phase::Cancelled)>
-                <button type="button" class="small" on:click={let i = for_retry.clone(); move |_| dz.retry(&i)}>"Retry"</button>
-            </Show>
-            <span class="message" role="status">{move || message.get()}</span>
+        <li
+            class="file"
+            data-phase=move || phase().word()
+            data-name=name.clone()
+            data-parts=parts
+            data-resumed=move || row.with(|v| (v.parts_total > 0).then_some(if v.resumed { "true" } else { "false" }))
+        >
+            <span class="name">{name.clone()}</span>
+            <span class="size">{human_size(size)}</span>
+            <progress aria-label=format!("Upload of {name}") max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
+            <span class="phase" data-testid="phase">{move || phase().word()}</span>
+            <span class="percent">{percent}</span>
+            {button("Pause", |v| v.can_pause, |file| Event::Pause { file })}
+            {button("Resume", |v| v.can_resume, |file| Event::Resume { file })}
+            {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file })}
+            {button("Retry", |v| v.can_retry, |file| Event::Retry { file })}
+            {button("Remove", |v| v.can_remove, |file| Event::Remove { file })}
+            <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
     }
 }
 
-/// The browser side: File objects and XHRs, which exist only in the WASM.
+/// The browser side: File objects, requests and timers, driven by the queue's commands.
 #[cfg(feature = "hydrate")]
-mod client {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
+mod runtime {
+    use std::cell::{Cell, RefCell};
+    use std::collections::{HashMap, VecDeque};
 
     use leptos::prelude::*;
-    use wasm_bindgen::prelude::*;
-    use wasm_bindgen::JsCast;
-    use web_sys::{File, FileList, FormData, ProgressEvent, XmlHttpRequest};
+    use leptos::task::spawn_local;
+    use web_sys::{File, FileList, XmlHttpRequest};
 
-    use super::Dz;
-    use crate::model::UploadTicket;
+    use super::Board;
+    use crate::api::uploads::{
+        cancel_upload, complete_upload, confirm_upload, report_upload_failure, request_upload, sign_upload_parts,
+    };
+    use crate::components::browser::{self, Body};
+    use crate::model::{Limits, PartChecksum, SendPlan};
+    use crate::upload_queue::{Command, Event, FileId, Queue, QueueConfig};
+
+    /// Re-read the upload history after this many finished files (and whenever the queue is idle).
+    const REFRESH_EVERY: usize = 10;
+
+    pub enum Input {
+        Add(File),
+        Event(Event),
+    }
+
+    struct Runtime {
+        queue: Queue,
+        board: Board,
+        owner: Owner,
+        on_change: Callback<()>,
+        files: HashMap<FileId, File>,
+        /// Byte transfers in flight, per file, with the generation they belong to.
+        requests: HashMap<FileId, Vec<XmlHttpRequest>>,
+        /// Bumped on abort: outcomes of an older generation are not reported (the queue's rule).
+        generation: HashMap<FileId, u64>,
+        /// Hashing reads whole parts (or small files) into memory: one at a time, in order.
+        hash_lane: VecDeque<Command>,
+        hashing: bool,
+        finished_since_refresh: usize,
+    }
 
     thread_local! {
-        static FILES: RefCell<HashMap<usize, File>> = RefCell::new(HashMap::new());
-        static REQUESTS: RefCell<HashMap<usize, XmlHttpRequest>> = RefCell::new(HashMap::new());
+        static RUNTIME: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+        static INBOX: RefCell<VecDeque<Input>> = const { RefCell::new(VecDeque::new()) };
+        static BUSY: Cell<bool> = const { Cell::new(false) };
     }
 
-    pub fn add_files(dz: Dz, list: FileList) {
-        for i in 0..list.length() {
-            let Some(file) = list.get(i) else { continue };
-            let id = dz.add(file.name(), file.size() as u64, file.type_());
-            FILES.with(|f| f.borrow_mut().insert(id, file));
-        }
-        dz.pump();
-    }
-
-    pub fn abort(id: usize) {
-        if let Some(xhr) = REQUESTS.with(|r| r.borrow().get(&id).cloned()) {
-            let _ = xhr.abort();
-        }
-    }
-
-    fn js(e: JsValue) -> String {
-        format!("The browser could not send the file ({e:?}).")
-    }
-
-    /// POSTs the ticket's fields and then the file (last) to S3. The File is streamed by the
-    /// browser, never read into memory. Returns S3's status (0: network error or aborted) and body.
-    pub async fn post(id: usize, ticket: &UploadTicket, size: u64, sent: RwSignal<u64>) -> Result<(u16, String), String> {
-        let file = FILES.with(|f| f.borrow().get(&id).cloned()).ok_or("The file is no longer available; please add it again.")?;
-        let form = FormData::new().map_err(js)?;
-        for (name, value) in &ticket.fields {
-            form.append_with_str(name, value).map_err(js)?;
-        }
-        form.append_with_blob_and_filename("file", &file, &file.name()).map_err(js)?;
-        let xhr = XmlHttpRequest::new().map_err(js)?;
-        xhr.open("POST", &ticket.url).map_err(js)?;
-        let progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
-            if e.length_computable() && e.total() > 0.0 {
-                // The body also carries the form fields: scale to the file's size.
-                sent.set(((e.loaded() / e.total()) * size as f64) as u64);
+    pub fn start(limits: Limits, board: Board, on_change: Callback<()>) {
+        let owner = Owner::current().unwrap_or_default();
+        let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
+        RUNTIME.with(|r| {
+            *r.borrow_mut() = Some(Runtime {
+                queue: Queue::new(QueueConfig::new(limits), seed),
+                board,
+                owner,
+                on_change,
+                files: HashMap::new(),
+                requests: HashMap::new(),
+                generation: HashMap::new(),
+                hash_lane: VecDeque::new(),
+                hashing: false,
+                finished_since_refresh: 0,
+            })
+        });
+        let offline = window_event_listener(leptos::ev::offline, |_| dispatch(Input::Event(Event::Offline)));
+        let online = window_event_listener(leptos::ev::online, |_| dispatch(Input::Event(Event::Online)));
+        // Leaving the page mid-upload loses the queue: ask first.
+        let leaving = window_event_listener(leptos::ev::beforeunload, |ev| {
+            if RUNTIME.with(|r| r.borrow().as_ref().is_some_and(|rt| rt.queue.in_flight())) {
+                ev.prevent_default();
+                ev.set_return_value("Uploads are in progress.");
             }
         });
-        xhr.upload().map_err(js)?.set_onprogress(Some(progress.as_ref().unchecked_ref()));
-        let finished = js_sys::Promise::new(&mut |resolve, _reject| xhr.set_onloadend(Some(&resolve)));
-        REQUESTS.with(|r| r.borrow_mut().insert(id, xhr.clone()));
-        let sent_ok = xhr.send_with_opt_form_data(Some(&form));
-        if sent_ok.is_ok() {
-            let _ = wasm_bindgen_futures::JsFuture::from(finished).await;
+        if !browser::online() {
+            dispatch(Input::Event(Event::Offline));
         }
-        REQUESTS.with(|r| r.borrow_mut().remove(&id));
-        drop(progress);
-        sent_ok.map_err(js)?;
-        Ok((xhr.status().unwrap_or(0), xhr.response_text().ok().flatten().unwrap_or_default()))
+        on_cleanup(move || {
+            offline.remove();
+            online.remove();
+            leaving.remove();
+            // Navigating away: stop every transfer; late answers find no runtime and are dropped.
+            if let Some(rt) = RUNTIME.with(|r| r.borrow_mut().take()) {
+                for xhr in rt.requests.values().flatten() {
+                    let _ = xhr.abort();
+                }
+            }
+        });
+    }
+
+    pub fn add_files(list: FileList) {
+        for i in 0..list.length() {
+            if let Some(file) = list.get(i) {
+                dispatch(Input::Add(file));
+            }
+        }
+    }
+
+    /// Feeds one input to the queue and runs the commands it gives; inputs that arrive while
+    /// commands run (an abort's own events, say) wait their turn instead of re-entering.
+    pub fn dispatch(input: Input) {
+        INBOX.with(|q| q.borrow_mut().push_back(input));
+        if BUSY.with(|b| b.replace(true)) {
+            return;
+        }
+        while let Some(input) = INBOX.with(|q| q.borrow_mut().pop_front()) {
+            let commands = RUNTIME.with(|r| {
+                let mut r = r.borrow_mut();
+                let rt = r.as_mut()?;
+                let now = browser::now_ms();
+                let commands = match input {
+                    Input::Add(file) => {
+                        let (id, commands) =
+                            rt.queue.add(now, file.name(), file.size() as u64, file.type_());
+                        rt.files.insert(id, file);
+                        commands
+                    }
+                    Input::Event(event) => rt.queue.handle(now, event),
+                };
+                rt.board.show(&rt.owner, rt.queue.files().collect(), rt.queue.totals());
+                Some(commands)
+            });
+            for command in commands.unwrap_or_default() {
+                run(command);
+            }
+        }
+        BUSY.with(|b| b.set(false));
+    }
+
+    fn event(e: Event) {
+        dispatch(Input::Event(e));
+    }
+
+    fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Option<T> {
+        RUNTIME.with(|r| r.borrow_mut().as_mut().map(f))
+    }
+
+    fn file(id: FileId) -> Option<File> {
+        with_rt(|rt| rt.files.get(&id).cloned()).flatten()
+    }
+
+    fn generation(id: FileId) -> u64 {
+        with_rt(|rt| *rt.generation.get(&id).unwrap_or(&0)).unwrap_or(u64::MAX)
+    }
+
+    /// Reports `e` only if no abort came between the request's start and its end.
+    fn event_if_current(id: FileId, started: u64, e: Event) {
+        if generation(id) == started {
+            event(e);
+        }
+    }
+
+    fn words(e: ServerFnError) -> String {
+        match e {
+            ServerFnError::ServerError(m) => m,
+            other => format!("The server could not be reached ({other})."),
+        }
+    }
+
+    const LOST: &str = "The file is no longer available; please add it again.";
+
+    fn run(command: Command) {
+        match command {
+            Command::HashFile { .. } | Command::HashPart { .. } => {
+                with_rt(|rt| rt.hash_lane.push_back(command));
+                next_hash();
+            }
+            Command::RequestTicket { file: id, sha256, first_part_sha256 } => {
+                let Some(f) = file(id) else { return event(Event::TicketFailed { file: id, message: LOST.into() }) };
+                let last_modified = first_part_sha256.as_ref().map(|_| f.last_modified() as i64);
+                spawn_local(async move {
+                    let answer =
+                        request_upload(f.name(), f.size() as u64, f.type_(), sha256, last_modified, first_part_sha256)
+                            .await;
+                    match answer {
+                        Ok(ticket) => {
+                            let off = super::clock_warning(browser::now_ms(), ticket.server_time);
+                            with_rt(|rt| rt.board.clock_off_minutes.set(off));
+                            event(Event::TicketReceived { file: id, ticket });
+                        }
+                        Err(e) => event(Event::TicketFailed { file: id, message: words(e) }),
+                    }
+                });
+            }
+            Command::SendSingle { file: id, ticket } => {
+                let Some(f) = file(id) else {
+                    return event(Event::SingleFailed { file: id, status: 0, body: String::new() });
+                };
+                let size = f.size();
+                let (method, url, headers, body) = match ticket.send {
+                    SendPlan::Post { url, fields } => {
+                        ("POST", url, vec![], Body::Form { fields, file_name: f.name(), file: f.into() })
+                    }
+                    SendPlan::Put { url, headers } => ("PUT", url, headers, Body::Blob(f.into())),
+                    SendPlan::Multipart { .. } => return,
+                };
+                // The body of a form also carries its fields: scale to the file's size.
+                let progress = move |loaded: f64, total: f64| {
+                    let loaded = (loaded / total * size) as u64;
+                    event(Event::SingleProgress { file: id, loaded });
+                };
+                transfer(id, &method, &url, &headers, body, progress, move |status, body| {
+                    if (200..300).contains(&status) {
+                        Event::SingleSent { file: id }
+                    } else {
+                        Event::SingleFailed { file: id, status, body }
+                    }
+                });
+            }
+            Command::SignParts { file: id, upload_id, parts } => {
+                let parts = parts.into_iter().map(|(part_number, sha256)| PartChecksum { part_number, sha256 }).collect();
+                spawn_local(async move {
+                    match sign_upload_parts(upload_id, parts).await {
+                        Ok(urls) => event(Event::PartsSigned { file: id, urls }),
+                        Err(e) => event(Event::SignFailed { file: id, message: words(e) }),
+                    }
+                });
+            }
+            Command::SendPart { file: id, part, url, start, end } => {
+                let body = file(id).ok_or(LOST.to_owned()).and_then(|f| browser::slice(&f, start, end));
+                let body = match body {
+                    Ok(b) => b,
+                    Err(_) => return event(Event::PartFailed { file: id, part, status: 0, body: String::new() }),
+                };
+                let progress = move |loaded: f64, _total: f64| {
+                    event(Event::PartProgress { file: id, part, loaded: loaded as u64 });
+                };
+                transfer(id, "PUT", &url.url, &url.headers, Body::Blob(body), progress, move |status, body| {
+                    if (200..300).contains(&status) {
+                        Event::PartDone { file: id, part }
+                    } else {
+                        Event::PartFailed { file: id, part, status, body }
+                    }
+                });
+            }
+            Command::Abort { file: id } => {
+                let xhrs = with_rt(|rt| {
+                    *rt.generation.entry(id).or_default() += 1;
+                    rt.requests.remove(&id).unwrap_or_default()
+                });
+                for xhr in xhrs.unwrap_or_default() {
+                    let _ = xhr.abort();
+                }
+            }
+            Command::Confirm { file: id, upload_id } => spawn_local(async move {
+                match confirm_upload(upload_id).await {
+                    Ok(_) => event(Event::Confirmed { file: id }),
+                    Err(e) => event(Event::ConfirmFailed { file: id, message: words(e) }),
+                }
+            }),
+            Command::Complete { file: id, upload_id } => spawn_local(async move {
+                match complete_upload(upload_id).await {
+                    Ok(_) => event(Event::Confirmed { file: id }),
+                    Err(e) => event(Event::ConfirmFailed { file: id, message: words(e) }),
+                }
+            }),
+            Command::CancelOnServer { upload_id } => spawn_local(async move {
+                let _ = cancel_upload(upload_id).await;
+            }),
+            Command::ReportFailure { upload_id, reason } => spawn_local(async move {
+                let _ = report_upload_failure(upload_id, reason).await;
+            }),
+            Command::Wake { at_ms } => browser::after(at_ms - browser::now_ms(), || event(Event::Tick)),
+            Command::Finished { .. } => refresh_history(),
+            Command::Forget { file: id } => {
+                with_rt(|rt| {
+                    rt.files.remove(&id);
+                    rt.generation.remove(&id);
+                });
+            }
+        }
+    }
+
+    /// Every few files and when the queue is idle, not after each one: a large batch would
+    /// otherwise re-read the history a hundred times.
+    fn refresh_history() {
+        let due = with_rt(|rt| {
+            rt.finished_since_refresh += 1;
+            let due = !rt.queue.in_flight() || rt.finished_since_refresh >= REFRESH_EVERY;
+            if due {
+                rt.finished_since_refresh = 0;
+            }
+            due.then_some(rt.on_change)
+        });
+        if let Some(Some(on_change)) = due {
+            on_change.run(());
+        }
+    }
+
+    /// Starts a byte transfer of file `id`, remembered so that an abort reaches it, and reports
+    /// how it ended unless it was aborted.
+    fn transfer(
+        id: FileId,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Body,
+        progress: impl Fn(f64, f64) + 'static,
+        outcome: impl FnOnce(u16, String) -> Event + 'static,
+    ) {
+        let started = generation(id);
+        let progress = move |loaded, total| {
+            if generation(id) == started {
+                progress(loaded, total);
+            }
+        };
+        match browser::send(method, url, headers, body, progress) {
+            Ok((xhr, finished)) => {
+                with_rt(|rt| rt.requests.entry(id).or_default().push(xhr.clone()));
+                spawn_local(async move {
+                    let (status, body) = finished.await;
+                    with_rt(|rt| {
+                        if let Some(list) = rt.requests.get_mut(&id) {
+                            list.retain(|x| x != &xhr);
+                        }
+                    });
+                    event_if_current(id, started, outcome(status, body));
+                });
+            }
+            Err(_) => event_if_current(id, started, outcome(0, String::new())),
+        }
+    }
+
+    /// Runs the next hash job when none is running.
+    fn next_hash() {
+        let job = with_rt(|rt| {
+            if rt.hashing {
+                return None;
+            }
+            let job = rt.hash_lane.pop_front()?;
+            rt.hashing = true;
+            Some(job)
+        })
+        .flatten();
+        let Some(job) = job else { return };
+        spawn_local(async move {
+            let outcome = match &job {
+                Command::HashFile { file: id } => match file(*id) {
+                    Some(f) => browser::sha256_b64(&f).await.map(|sha256| Event::FileHashed { file: *id, sha256 }),
+                    None => Err(LOST.to_owned()),
+                }
+                .map_err(|message| Event::HashFailed { file: *id, message }),
+                Command::HashPart { file: id, part, start, end } => {
+                    let blob = file(*id).ok_or(LOST.to_owned()).and_then(|f| browser::slice(&f, *start, *end));
+                    let sum = match blob {
+                        Ok(b) => browser::sha256_b64(&b).await,
+                        Err(e) => Err(e),
+                    };
+                    sum.map(|sha256| Event::PartHashed { file: *id, part: *part, sha256 })
+                        .map_err(|message| Event::HashFailed { file: *id, message })
+                }
+                _ => return,
+            };
+            with_rt(|rt| rt.hashing = false);
+            event(outcome.unwrap_or_else(|e| e));
+            next_hash();
+        });
     }
 }
 
@@ -461,42 +570,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_browser_refuses_what_the_server_would() {
-        let l = Limits { max_bytes: 10, allowed_types: vec!["image/*".into()] };
-        assert_eq!(refusal(&l, 5, "image/png"), None);
-        assert!(refusal(&l, 11, "image/png").unwrap().contains("limit is 10 bytes"));
-        assert!(refusal(&l, 5, "text/plain").unwrap().contains("text/plain"));
-        assert!(refusal(&l, 5, "").unwrap().contains("application/octet-stream"));
-        assert!(refusal(&l, 0, "image/png").unwrap().contains("empty"));
-    }
-
-    #[test]
-    fn a_ticket_that_waited_until_its_last_minute_is_signed_again() {
-        let t = UploadTicket {
-            upload_id: "u".into(),
-            object_key: "k".into(),
-            url: "http://s3".into(),
-            fields: vec![],
-            expires_at: 1_000_000 + 900_000,
-            server_time: 1_000_000,
-        };
-        // Our clock may differ from the server's; only the time since arrival counts.
-        assert!(!ticket_is_stale(&t, 5_000, 5_000 + 839_000));
-        assert!(ticket_is_stale(&t, 5_000, 5_000 + 841_000));
-    }
-
-    #[test]
     fn a_local_clock_more_than_five_minutes_off_is_reported() {
         assert_eq!(clock_warning(1_000_000, 1_000_000 + 4 * 60_000), None);
         assert_eq!(clock_warning(1_000_000 + 10 * 60_000, 1_000_000), Some(10));
         assert_eq!(clock_warning(1_000_000, 1_000_000 + 7 * 60_000), Some(-7));
-    }
-
-    #[test]
-    fn s3_errors_are_put_in_words() {
-        let body = "<Error><Code>InvalidRequest</Code><Message>File size does not match policy</Message></Error>";
-        assert_eq!(s3_refusal(400, body), "The storage refused the file: File size does not match policy (InvalidRequest).");
-        assert!(s3_refusal(0, "").contains("CORS"));
-        assert_eq!(s3_refusal(500, "oops"), "The storage refused the file (HTTP 500).");
     }
 }

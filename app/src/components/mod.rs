@@ -1,2 +1,4 @@
+#[cfg(feature = "hydrate")]
+pub mod browser;
 pub mod dropzone;
 pub mod upload_list;

@@ -6,19 +6,24 @@ use super::s3::{CorsRule, S3Client, S3Error};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CorsChange {
     Unchanged,
-    /// This many earlier rules were replaced by the one rule.
-    Replaced(usize),
+    /// The rule for the origin was added (or brought up to date); `kept` other rules stay as they
+    /// were, so deployments on other origins sharing the bucket keep working.
+    Added { kept: usize },
 }
 
-/// Makes the bucket's CORS exactly the browser-upload rule for `origin`; no write when it is already.
+/// Puts the browser-upload rule for `origin` on the bucket beside the rules already there (an
+/// older rule for this origin alone is replaced); no write when it is in place already.
 pub async fn apply_cors(s3: &S3Client, origin: &str) -> Result<CorsChange, S3Error> {
     let rule = CorsRule::for_browser_uploads(origin);
     let before = s3.get_bucket_cors().await?;
-    if before == [rule.clone()] {
+    if before.contains(&rule) {
         return Ok(CorsChange::Unchanged);
     }
-    s3.put_bucket_cors(&[rule]).await?;
-    Ok(CorsChange::Replaced(before.len()))
+    let mut rules: Vec<CorsRule> = before.into_iter().filter(|r| r.allowed_origins != [origin]).collect();
+    let kept = rules.len();
+    rules.push(rule);
+    s3.put_bucket_cors(&rules).await?;
+    Ok(CorsChange::Added { kept })
 }
 
 /// Aborts multipart uploads abandoned for a day, and expires objects left under `tmp/`.

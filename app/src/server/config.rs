@@ -17,6 +17,10 @@ pub struct Config {
     pub limits: Limits,
     /// Lifetime of a signed upload, in seconds.
     pub upload_expiry_secs: u64,
+    /// How files below the multipart threshold are sent.
+    pub single_method: SingleMethod,
+    /// Parts of one multipart upload the browser sends at once.
+    pub part_concurrency: u32,
     /// Apply the browser-upload CORS rule to the bucket at start-up (set by the local S3 script).
     pub apply_cors_on_start: bool,
     /// Anyone may create an account; when false only the admin invite link and the CLI can.
@@ -49,6 +53,18 @@ impl S3Config {
         }
     }
 }
+
+/// How a file small enough for one request goes to S3 (`UPLOAD_METHOD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SingleMethod {
+    /// A POST policy form: the browser sends `multipart/form-data`.
+    Post,
+    /// A presigned PUT: the body is the file itself.
+    Put,
+}
+
+/// The largest object one PUT or POST may write on S3; larger files must go by multipart.
+pub const SINGLE_REQUEST_MAX_BYTES: u64 = 5 << 30;
 
 /// `VARIABLE: what is wrong (expected …)`, the whole message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -134,11 +150,36 @@ impl Config {
         }
 
         let max_bytes = match get("UPLOAD_MAX_BYTES") {
-            None => 100 * 1024 * 1024,
-            Some(v) => parse_size(&v).filter(|n| *n > 0).ok_or(ConfigError {
+            None => 50 << 30,
+            Some(v) => parse_size(&v).filter(|n| (1..=5 << 40).contains(n)).ok_or(ConfigError {
                 var: "UPLOAD_MAX_BYTES",
                 problem: format!("is {v:?}"),
-                expected: "a positive size such as 104857600, 100MiB or 5GB",
+                expected: "a positive size up to 5TiB (S3's largest object), such as 104857600, 100MiB or 50GiB",
+            })?,
+        };
+        let multipart_threshold = match get("UPLOAD_MULTIPART_THRESHOLD") {
+            None => 64 << 20,
+            Some(v) => parse_size(&v).filter(|n| (crate::model::MIN_PART_SIZE..=SINGLE_REQUEST_MAX_BYTES).contains(n)).ok_or(
+                ConfigError {
+                    var: "UPLOAD_MULTIPART_THRESHOLD",
+                    problem: format!("is {v:?}"),
+                    expected: "a size between 8MiB and 5GiB, such as 64MiB",
+                },
+            )?,
+        };
+        let single_method = match get("UPLOAD_METHOD").map(|m| m.to_ascii_lowercase()).as_deref() {
+            None | Some("post") => SingleMethod::Post,
+            Some("put") => SingleMethod::Put,
+            Some(other) => {
+                return Err(ConfigError { var: "UPLOAD_METHOD", problem: format!("is {other:?}"), expected: "post or put" })
+            }
+        };
+        let part_concurrency = match get("UPLOAD_PART_CONCURRENCY") {
+            None => 4,
+            Some(v) => v.parse().ok().filter(|n| (1..=16).contains(n)).ok_or(ConfigError {
+                var: "UPLOAD_PART_CONCURRENCY",
+                problem: format!("is {v:?}"),
+                expected: "a number of parts between 1 and 16",
             })?,
         };
         let allowed_types = match get("UPLOAD_ALLOWED_TYPES") {
@@ -168,8 +209,10 @@ impl Config {
             s3,
             database_url,
             public_url,
-            limits: Limits { max_bytes, allowed_types },
+            limits: Limits { max_bytes, multipart_threshold, allowed_types },
             upload_expiry_secs,
+            single_method,
+            part_concurrency,
             apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
             signup_enabled: bool_var("SIGNUP_ENABLED", true)?,
             trust_forwarded_for: bool_var("TRUST_FORWARDED_FOR", false)?,
@@ -235,12 +278,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_give_aws_sqlite_and_100_mib() {
+    fn defaults_give_aws_sqlite_and_large_files_by_multipart() {
         let c = Config::from_vars(&base()).unwrap();
         assert_eq!(c.s3.endpoint, None);
         assert_eq!(c.s3.region, "us-east-1");
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
-        assert_eq!(c.limits.max_bytes, 100 << 20);
+        assert_eq!(c.limits.max_bytes, 50 << 30);
+        assert_eq!(c.limits.multipart_threshold, 64 << 20);
+        assert_eq!(c.single_method, SingleMethod::Post);
+        assert_eq!(c.part_concurrency, 4);
         assert_eq!(c.s3.bucket().endpoint, Endpoint::aws("us-east-1", false));
     }
 
@@ -263,6 +309,14 @@ mod tests {
         assert!(err(base(), &[("DATABASE_URL", "mysql://x")]).starts_with("configuration error: DATABASE_URL"));
         assert!(err(base(), &[("S3_BUCKET", "Bad_Bucket")]).starts_with("configuration error: S3_BUCKET"));
         assert!(err(base(), &[("UPLOAD_URL_EXPIRES_SECS", "5")]).starts_with("configuration error: UPLOAD_URL_EXPIRES_SECS"));
+        assert!(err(base(), &[("UPLOAD_MAX_BYTES", "6TiB")]).starts_with("configuration error: UPLOAD_MAX_BYTES"));
+        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "1MiB")]).starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
+        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "6GiB")]).starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
+        assert!(err(base(), &[("UPLOAD_METHOD", "patch")]).starts_with("configuration error: UPLOAD_METHOD"));
+        assert!(err(base(), &[("UPLOAD_PART_CONCURRENCY", "0")]).starts_with("configuration error: UPLOAD_PART_CONCURRENCY"));
+        let put = [("UPLOAD_METHOD", "PUT")].iter().map(|(a, b)| (a.to_string(), b.to_string()));
+        let c = Config::from_vars(&base().into_iter().chain(put).collect()).unwrap();
+        assert_eq!(c.single_method, SingleMethod::Put);
     }
 
     #[test]

@@ -5,12 +5,16 @@ use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
-use crate::model::{PlainForm, SigningMethod, UploadRow, UploadStatus, UploadTicket};
+use crate::model::{
+    part_count, part_range, part_size_for, Fingerprint, PartChecksum, PartUrl, PartUrls, PlainForm, SendPlan, SigningMethod, UploadRow,
+    UploadStatus, UploadTicket,
+};
 
 use super::db::{self, uploads, users::User, DbError, Pool};
 use super::doctor::MAX_CLOCK_SKEW_SECS;
 use super::s3::post_policy::{PostPolicy, Success};
-use super::s3::{Expiry, S3Client, S3Error};
+use super::config::{SingleMethod, SINGLE_REQUEST_MAX_BYTES};
+use super::s3::{CompletedPart, Expiry, PartChecksums, PartConstraints, PutConstraints, S3Client, S3Error, StoredPart};
 use super::AppState;
 
 /// Most uploads one user may request in a minute.
@@ -117,17 +121,47 @@ fn check_clock(state: &AppState) -> Result<(), UploadError> {
     Ok(())
 }
 
-/// Checks the user and the limits, records a pending upload and signs a POST for exactly this
-/// key, type and size.
-pub async fn request(
-    state: &AppState,
-    user: &User,
-    file_name: &str,
-    size: u64,
-    content_type: &str,
-) -> Result<UploadTicket, UploadError> {
+/// What the browser says about a file when it asks to send it.
+#[derive(Clone, Debug, Default)]
+pub struct FileToSend {
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// base64 SHA-256 of the whole file: required below the multipart threshold, where it is
+    /// pinned in the signature so S3 stores these bytes and no others.
+    pub sha256: Option<String>,
+    /// For a multipart file: what recognises it again after a reload.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Longest a multipart upload may sit idle before the reconciler aborts it; every batch of part
+/// URLs moves this forward, so an upload that keeps sending never runs out.
+pub const MULTIPART_IDLE_MILLIS: i64 = 24 * 3600 * 1000;
+/// Most part URLs signed in one request: enough to keep several parts in flight, few enough
+/// that none waits long enough to expire.
+pub const MAX_PARTS_PER_BATCH: usize = 16;
+
+/// A base64 SHA-256 digest as S3 writes it (44 characters, 32 bytes), or why not.
+fn parse_sha256(value: &str) -> Result<String, UploadError> {
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
+        Ok(bytes) if bytes.len() == 32 => Ok(value.trim().to_owned()),
+        _ => Err(UploadError::Invalid("The file's checksum is not a base64 SHA-256 digest.".into())),
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Checks the user and the limits, records a pending upload and signs it: a POST or a PUT pinning
+/// this key, type, size and SHA-256 below the multipart threshold; a multipart upload (created on
+/// S3 with SHA-256 part checksums) above it. The same large file asked for again resumes the
+/// caller's unfinished multipart upload instead of starting another.
+pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result<UploadTicket, UploadError> {
     let limits = &state.config.limits;
-    let content_type = match content_type.trim() {
+    let size = file.size;
+    let content_type = match file.content_type.trim() {
         "" => "application/octet-stream".to_owned(),
         t => t.to_ascii_lowercase(),
     };
@@ -141,44 +175,230 @@ pub async fn request(
             crate::model::human_size(limits.max_bytes)
         )));
     }
-    if !limits.allows_type(&content_type) || content_type.contains(['\r', '\n']) {
+    if !limits.allows_type(&content_type) || content_type.chars().any(char::is_control) {
         return Err(UploadError::Invalid(format!(
             "Files of type {content_type} are not accepted (allowed: {}).",
             limits.allowed_types.join(", ")
         )));
     }
+    let multipart = size >= limits.multipart_threshold;
+    let sha256 = match (&file.sha256, multipart) {
+        (Some(sum), false) => Some(parse_sha256(sum)?),
+        (None, false) => return Err(UploadError::Invalid("The file's SHA-256 checksum is missing.".into())),
+        (_, true) => None,
+    };
+    let fingerprint = match (&file.fingerprint, multipart) {
+        (Some(f), true) => Some(format!("{}:{}", f.last_modified, parse_sha256(&f.first_part_sha256)?)),
+        _ => None,
+    };
     check_clock(state)?;
+    let name = sanitize_file_name(&file.name);
     let signed_at = OffsetDateTime::now_utc();
-    let now = (signed_at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = millis(signed_at);
+    if let Some(fp) = &fingerprint {
+        if let Some(row) = uploads::resumable(&state.db, &user.id, &name, size as i64, fp, now).await? {
+            if let Some(ticket) = resume(state, row, now).await? {
+                return Ok(ticket);
+            }
+        }
+    }
     if uploads::count_since(&state.db, &user.id, now - 60_000).await? >= UPLOADS_PER_MINUTE {
         return Err(UploadError::RateLimited);
     }
-    let name = sanitize_file_name(file_name);
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("uploads/{}/{id}/{name}", user.id);
-    let form = PostPolicy::for_key(&key, expiry(state))
-        .content_type(&content_type)
-        .length_range(size, size)
-        .success(Success::Status(201))
-        .sign(state.s3.bucket(), signed_at)
-        .map_err(|e| UploadError::Invalid(e.to_string()))?;
-    let expires_at = (form.expires_at.unix_timestamp_nanos() / 1_000_000) as i64;
-    uploads::insert_pending(
-        &state.db,
-        &id,
-        &uploads::NewUpload {
-            owner_id: &user.id,
-            object_key: &key,
-            file_name: &name,
-            content_type: &content_type,
-            declared_size: size as i64,
-            checksum_sha256: None,
-            method: SigningMethod::Post,
-            expires_at,
+    let s3_id = match multipart {
+        true => Some(state.s3.create_multipart_upload(&key, &content_type, PartChecksums::Sha256).await?),
+        false => None,
+    };
+    let mut new = uploads::NewUpload {
+        owner_id: &user.id,
+        object_key: &key,
+        file_name: &name,
+        content_type: &content_type,
+        declared_size: size as i64,
+        checksum_sha256: sha256.as_deref(),
+        method: SigningMethod::Post,
+        expires_at: 0,
+        multipart: None,
+    };
+    let send = if let Some(s3_id) = &s3_id {
+        let part_size = part_size_for(size);
+        let parts = part_count(size, part_size);
+        new.method = SigningMethod::Multipart;
+        new.expires_at = now + MULTIPART_IDLE_MILLIS;
+        new.multipart = Some(uploads::NewMultipart {
+            upload_id: s3_id,
+            part_size: part_size as i64,
+            part_count: parts as i64,
+            fingerprint: fingerprint.as_deref(),
+        });
+        let plan = SendPlan::Multipart {
+            part_size,
+            part_count: parts,
+            concurrency: state.config.part_concurrency,
+            done: vec![],
+            resumed: false,
+        };
+        if let Err(e) = uploads::insert_pending(&state.db, &id, &new).await {
+            // No row will ever name this multipart upload: do not leave it to cost storage.
+            let _ = state.s3.abort_multipart_upload(&key, s3_id).await;
+            return Err(e.into());
+        }
+        plan
+    } else {
+        let sum = sha256.clone().unwrap_or_default();
+        let (plan, expires) = match state.config.single_method {
+            SingleMethod::Post => {
+                let form = PostPolicy::for_key(&key, expiry(state))
+                    .content_type(&content_type)
+                    .length_range(size, size)
+                    .checksum_sha256(sum)
+                    .success(Success::Status(201))
+                    .sign(state.s3.bucket(), signed_at)
+                    .map_err(|e| UploadError::Invalid(e.to_string()))?;
+                (SendPlan::Post { url: form.url, fields: form.fields }, millis(form.expires_at))
+            }
+            SingleMethod::Put => {
+                new.method = SigningMethod::Put;
+                let c = PutConstraints { content_type: content_type.clone(), content_length: size, checksum_sha256: Some(sum) };
+                let req = state.s3.bucket().presign_put(&key, &c, expiry(state), signed_at);
+                let expires = now + expiry(state).as_secs() as i64 * 1000;
+                (SendPlan::Put { url: req.url, headers: browser_headers(req.headers) }, expires)
+            }
+        };
+        new.expires_at = expires;
+        uploads::insert_pending(&state.db, &id, &new).await?;
+        plan
+    };
+    let expires_at = new.expires_at;
+    Ok(UploadTicket { upload_id: id, object_key: key, send, expires_at, server_time: now })
+}
+
+/// The headers the browser sets itself: `Content-Length` is signed, but only the browser may set
+/// it (from the body), and it does.
+fn browser_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    headers.into_iter().filter(|(n, _)| !n.eq_ignore_ascii_case("content-length")).collect()
+}
+
+/// A ticket that continues `row`'s multipart upload with the parts S3 already has, or `None` when
+/// S3 no longer knows it (the row is then expired and a new upload starts).
+async fn resume(state: &AppState, row: UploadRow, now: i64) -> Result<Option<UploadTicket>, UploadError> {
+    let (Some(s3_id), Some(part_size), Some(parts)) = (&row.multipart_upload_id, row.part_size, row.part_count) else {
+        return Ok(None);
+    };
+    let stored = match state.s3.list_parts(&row.object_key, s3_id).await {
+        Ok(p) => p,
+        Err(e) if e.code() == Some("NoSuchUpload") => {
+            uploads::mark_ended(&state.db, &row.id, UploadStatus::Expired, Some("the storage no longer has the upload")).await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (part_size, size) = (part_size as u64, row.declared_size as u64);
+    let done: Vec<u32> = stored
+        .iter()
+        .filter(|p| p.number as i64 <= parts && p.size == part_len(size, part_size, p.number))
+        .map(|p| p.number)
+        .collect();
+    let expires_at = now + MULTIPART_IDLE_MILLIS;
+    uploads::extend(&state.db, &row.id, expires_at).await?;
+    Ok(Some(UploadTicket {
+        upload_id: row.id,
+        object_key: row.object_key,
+        send: SendPlan::Multipart {
+            part_size,
+            part_count: parts as u32,
+            concurrency: state.config.part_concurrency,
+            done,
+            resumed: true,
         },
-    )
-    .await?;
-    Ok(UploadTicket { upload_id: id, object_key: key, url: form.url, fields: form.fields, expires_at, server_time: now })
+        expires_at,
+        server_time: now,
+    }))
+}
+
+fn part_len(size: u64, part_size: u64, n: u32) -> u64 {
+    let (start, end) = part_range(size, part_size, n);
+    end - start
+}
+
+/// The caller's pending multipart upload, or why it cannot take parts.
+async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(UploadRow, String, u64, u32), UploadError> {
+    let row = own_upload(state, user, id).await?;
+    let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count) else {
+        return Err(UploadError::Invalid("This upload is not a multipart upload.".into()));
+    };
+    if row.status != UploadStatus::Pending {
+        return Err(UploadError::Conflict(format!("This upload is {}.", row.status.as_str())));
+    }
+    Ok((row, s3_id, part_size as u64, parts as u32))
+}
+
+/// Signs URLs for these parts, each binding its exact length and SHA-256 so S3 refuses other
+/// bytes. Short-lived: the browser asks again, just in time, for the parts it sends next.
+pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartChecksum]) -> Result<PartUrls, UploadError> {
+    if parts.is_empty() || parts.len() > MAX_PARTS_PER_BATCH {
+        return Err(UploadError::Invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
+    }
+    let (row, s3_id, part_size, count) = own_multipart(state, user, id).await?;
+    check_clock(state)?;
+    let signed_at = OffsetDateTime::now_utc();
+    let now = millis(signed_at);
+    // Part URLs live at most 15 minutes: each is asked for shortly before its part is sent.
+    let part_expiry = Expiry::secs(state.config.upload_expiry_secs.min(900)).map_err(|e| UploadError::Internal(e.to_string()))?;
+    let mut urls = Vec::with_capacity(parts.len());
+    for p in parts {
+        if p.part_number == 0 || p.part_number > count {
+            return Err(UploadError::Invalid(format!("Part {} is out of range: this upload has parts 1 to {count}.", p.part_number)));
+        }
+        let c = PartConstraints {
+            content_length: Some(part_len(row.declared_size as u64, part_size, p.part_number)),
+            checksum_sha256: Some(parse_sha256(&p.sha256)?),
+        };
+        let req = state.s3.bucket().presign_upload_part(&row.object_key, &s3_id, p.part_number, &c, part_expiry, signed_at);
+        urls.push(PartUrl {
+            part_number: p.part_number,
+            url: req.url,
+            headers: browser_headers(req.headers),
+            expires_at: now + part_expiry.as_secs() as i64 * 1000,
+        });
+    }
+    uploads::extend(&state.db, &row.id, now + MULTIPART_IDLE_MILLIS).await?;
+    Ok(PartUrls { parts: urls, server_time: now })
+}
+
+/// Finishes a multipart upload from what S3 itself lists (never the browser's part list): every
+/// part must be there with its expected size, then S3 assembles the object, and it is verified
+/// like any other upload. Parts missing: 409, and the row stays pending for the rest.
+pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
+    let row = own_upload(state, user, id).await?;
+    if row.status == UploadStatus::Completed {
+        return Ok(row);
+    }
+    let (row, s3_id, part_size, count) = own_multipart(state, user, id).await?;
+    let stored = match state.s3.list_parts(&row.object_key, &s3_id).await {
+        Ok(p) => p,
+        // Completed already (a lost answer, another tab): the object tells.
+        Err(e) if e.code() == Some("NoSuchUpload") => return settle(state, row).await,
+        Err(e) => return Err(e.into()),
+    };
+    let size = row.declared_size as u64;
+    let good: Vec<&StoredPart> =
+        stored.iter().filter(|p| p.number <= count && p.size == part_len(size, part_size, p.number)).collect();
+    if good.len() != count as usize {
+        return Err(UploadError::Conflict(format!(
+            "The storage has {} of the {count} parts; send the rest, then complete again.",
+            good.len()
+        )));
+    }
+    let parts: Vec<CompletedPart> = good.into_iter().cloned().map(CompletedPart::from).collect();
+    match state.s3.complete_multipart_upload(&row.object_key, &s3_id, &parts).await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("NoSuchUpload") => {}
+        Err(e) => return Err(e.into()),
+    }
+    settle(state, row).await
 }
 
 async fn own_upload(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
@@ -214,10 +434,23 @@ pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow
     if !uploads::mark_ended(&state.db, &row.id, UploadStatus::Cancelled, Some("cancelled by the user")).await? {
         return Err(UploadError::Conflict(format!("This upload is already {}.", row.status.as_str())));
     }
-    if let Err(e) = state.s3.delete_object(&row.object_key).await {
-        tracing::warn!(error = %e, key = %row.object_key, "cancel: could not delete the object");
-    }
+    discard(&state.s3, &row).await;
     Ok(uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)?)
+}
+
+/// Frees what an upload that will not complete holds on S3: its multipart upload's parts, or an
+/// object that slipped through. Failures are logged; the lifecycle rule is the backstop.
+async fn discard(s3: &S3Client, row: &UploadRow) {
+    if let Some(s3_id) = &row.multipart_upload_id {
+        match s3.abort_multipart_upload(&row.object_key, s3_id).await {
+            Ok(()) => return,
+            Err(e) if e.code() == Some("NoSuchUpload") => {}
+            Err(e) => tracing::warn!(error = %e, key = %row.object_key, "could not abort the multipart upload"),
+        }
+    }
+    if let Err(e) = s3.delete_object(&row.object_key).await {
+        tracing::warn!(error = %e, key = %row.object_key, "could not delete the object");
+    }
 }
 
 /// The browser reports S3's refusal; the row records it (the reason is S3's words, shortened).
@@ -235,7 +468,7 @@ pub fn plain_form(state: &AppState, user: &User) -> Result<PlainForm, UploadErro
     let prefix = format!("uploads/{}/{}/", user.id, uuid::Uuid::new_v4());
     let form = PostPolicy::for_key(format!("{prefix}${{filename}}"), expiry(state))
         .key_starts_with(prefix)
-        .length_range(1, state.config.limits.max_bytes)
+        .length_range(1, state.config.limits.max_bytes.min(SINGLE_REQUEST_MAX_BYTES))
         .success(Success::Redirect(format!("{}{LANDING_PATH}", state.config.public_url)))
         .sign(state.s3.bucket(), OffsetDateTime::now_utc())
         .map_err(|e| UploadError::Invalid(e.to_string()))?;
@@ -274,6 +507,7 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
             checksum_sha256: None,
             method: SigningMethod::Post,
             expires_at: db::now_millis(),
+            multipart: None,
         },
     )
     .await?;
@@ -328,7 +562,12 @@ pub async fn verify(pool: &Pool, s3: &S3Client, upload: &UploadRow) -> Result<Ve
             reason: format!("the stored object has {size} bytes, {} were signed for", upload.declared_size),
         });
     }
-    let newly = uploads::mark_completed(pool, &upload.id, size, &info.etag).await?;
+    if let (Some(signed), Some(stored)) = (&upload.checksum_sha256, &info.checksum_sha256) {
+        if upload.method != SigningMethod::Multipart && signed != stored {
+            return Ok(Verified::Mismatch { reason: format!("the stored object's SHA-256 is {stored}, {signed} was signed for") });
+        }
+    }
+    let newly = uploads::mark_completed(pool, &upload.id, size, &info.etag, info.checksum_sha256.as_deref()).await?;
     if !newly {
         // Someone else moved it first; report what the row says now.
         let now = uploads::get(pool, &upload.id).await?.map(|r| r.status).unwrap_or(UploadStatus::Failed);
@@ -359,6 +598,8 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
             Ok(Verified::Missing) => {
                 if uploads::mark_ended(pool, &upload.id, UploadStatus::Expired, Some("the signature expired before an object arrived")).await? {
                     report.expired += 1;
+                    // Parts of an abandoned multipart upload cost storage until aborted.
+                    discard(s3, &upload).await;
                 }
             }
             Ok(Verified::Mismatch { reason }) => {

@@ -6,7 +6,8 @@ use crate::model::{SigningMethod, UploadRow, UploadStatus};
 use super::{now_millis, DbError, Pool};
 
 const COLUMNS: &str = "id, owner_id, object_key, file_name, content_type, declared_size, confirmed_size, etag, \
-    checksum_sha256, status, method, error, created_at, expires_at, confirmed_at";
+    checksum_sha256, status, method, error, created_at, expires_at, confirmed_at, multipart_upload_id, part_size, \
+    part_count, fingerprint";
 
 /// What the upload service knows before the browser sends anything.
 #[derive(Clone, Debug)]
@@ -19,12 +20,23 @@ pub struct NewUpload<'a> {
     pub checksum_sha256: Option<&'a str>,
     pub method: SigningMethod,
     pub expires_at: i64,
+    pub multipart: Option<NewMultipart<'a>>,
+}
+
+/// The multipart side of a new upload.
+#[derive(Clone, Debug)]
+pub struct NewMultipart<'a> {
+    pub upload_id: &'a str,
+    pub part_size: i64,
+    pub part_count: i64,
+    pub fingerprint: Option<&'a str>,
 }
 
 pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<UploadRow, DbError> {
     sqlx::query(
         "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, \
-         status, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)",
+         status, method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(id)
     .bind(u.owner_id)
@@ -36,6 +48,10 @@ pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<
     .bind(u.method.as_str())
     .bind(now_millis())
     .bind(u.expires_at)
+    .bind(u.multipart.as_ref().map(|m| m.upload_id))
+    .bind(u.multipart.as_ref().map(|m| m.part_size))
+    .bind(u.multipart.as_ref().map(|m| m.part_count))
+    .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
     .execute(pool)
     .await?;
     Ok(get(pool, id).await?.expect("the row was just inserted"))
@@ -52,17 +68,19 @@ pub async fn by_key(pool: &Pool, key: &str) -> Result<Option<UploadRow>, DbError
         .await?)
 }
 
-/// pending → completed with what S3 reported. `false` if the row was not pending (someone else
-/// confirmed it first, or it was cancelled).
-pub async fn mark_completed(pool: &Pool, id: &str, size: i64, etag: &str) -> Result<bool, DbError> {
+/// pending → completed with what S3 reported (the checksum S3 keeps, when it reported one; else
+/// the one signed stays). `false` if the row was not pending (someone else confirmed it first, or
+/// it was cancelled).
+pub async fn mark_completed(pool: &Pool, id: &str, size: i64, etag: &str, checksum: Option<&str>) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE uploads SET status = 'completed', confirmed_size = $2, etag = $3, confirmed_at = $4 \
-         WHERE id = $1 AND status = 'pending'",
+        "UPDATE uploads SET status = 'completed', confirmed_size = $2, etag = $3, confirmed_at = $4, \
+         checksum_sha256 = COALESCE($5, checksum_sha256) WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(size)
     .bind(etag)
     .bind(now_millis())
+    .bind(checksum)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -119,4 +137,38 @@ pub async fn count_since(pool: &Pool, owner_id: &str, since: i64) -> Result<i64,
         .fetch_one(pool)
         .await?;
     Ok(n)
+}
+
+/// The caller's unfinished multipart upload of the same file (name, size and fingerprint), if its
+/// time has not run out: what a reload or a second drop of the file resumes.
+pub async fn resumable(
+    pool: &Pool,
+    owner_id: &str,
+    file_name: &str,
+    size: i64,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<UploadRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uploads WHERE owner_id = $1 AND fingerprint = $2 AND status = 'pending' \
+         AND file_name = $3 AND declared_size = $4 AND expires_at > $5 ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(owner_id)
+    .bind(fingerprint)
+    .bind(file_name)
+    .bind(size)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Moves a pending upload's end of life to `expires_at`: a multipart upload that is still
+/// sending parts is alive, however long it takes.
+pub async fn extend(pool: &Pool, id: &str, expires_at: i64) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE uploads SET expires_at = $2 WHERE id = $1 AND status = 'pending' AND expires_at < $2")
+        .bind(id)
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

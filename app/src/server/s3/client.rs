@@ -40,6 +40,36 @@ pub struct ObjectInfo {
     pub checksum_sha256: Option<String>,
 }
 
+/// Whether the parts of a multipart upload must each carry a SHA-256 checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartChecksums {
+    None,
+    Sha256,
+}
+
+/// A part as S3 lists it (ListParts): what completion is built from, never the browser's word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub checksum_sha256: Option<String>,
+}
+
+/// One part in a CompleteMultipartUpload request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub etag: String,
+    pub checksum_sha256: Option<String>,
+}
+
+impl From<StoredPart> for CompletedPart {
+    fn from(p: StoredPart) -> Self {
+        CompletedPart { number: p.number, etag: p.etag, checksum_sha256: p.checksum_sha256 }
+    }
+}
+
 /// One CORS rule of a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorsRule {
@@ -181,9 +211,13 @@ impl S3Client {
         self.send(method, self.bucket.endpoint.object(&self.bucket.name, key), query, vec![], body).await
     }
 
-    /// The object's size and ETag, or `None` if there is no such object.
+    /// The object's size, ETag and (where the store keeps one) SHA-256 checksum, or `None` if
+    /// there is no such object.
     pub async fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
-        let resp = match self.send_object(Method::HEAD, key, vec![], vec![]).await {
+        let loc = self.bucket.endpoint.object(&self.bucket.name, key);
+        // Without checksum mode S3 leaves the stored checksum out of the answer.
+        let headers = vec![("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned())];
+        let resp = match self.send(Method::HEAD, loc, vec![], headers, vec![]).await {
             Ok(r) => r,
             Err(S3Error::Service { status: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
@@ -251,19 +285,54 @@ impl S3Client {
         self.get_subresource("lifecycle").await
     }
 
-    /// Starts a multipart upload and returns its upload id.
-    pub async fn create_multipart_upload(&self, key: &str, content_type: &str) -> Result<String, S3Error> {
+    /// Starts a multipart upload and returns its upload id. With [`PartChecksums::Sha256`] S3
+    /// refuses any part without a matching `x-amz-checksum-sha256` and keeps a composite checksum.
+    pub async fn create_multipart_upload(&self, key: &str, content_type: &str, checksums: PartChecksums) -> Result<String, S3Error> {
         let loc = self.bucket.endpoint.object(&self.bucket.name, key);
-        let headers = vec![("content-type".into(), content_type.to_owned())];
+        let mut headers = vec![("content-type".into(), content_type.to_owned())];
+        if checksums == PartChecksums::Sha256 {
+            headers.push(("x-amz-checksum-algorithm".into(), "SHA256".into()));
+        }
         let text = self.send(Method::POST, loc, q(&[("uploads", "")]), headers, vec![]).await?.text().await?;
         xml::first(&text, "UploadId").ok_or_else(|| S3Error::InvalidResponse(format!("no UploadId in {text:?}")))
     }
 
-    /// Completes a multipart upload from `(part number, ETag)` pairs; returns the object's ETag.
-    pub async fn complete_multipart_upload(&self, key: &str, upload_id: &str, parts: &[(u16, String)]) -> Result<String, S3Error> {
+    /// Every part S3 holds for a multipart upload, by part number, following ListParts' pages.
+    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<StoredPart>, S3Error> {
+        let mut parts = vec![];
+        let mut marker: Option<String> = None;
+        loop {
+            let mut query = q(&[("uploadId", upload_id), ("max-parts", "1000")]);
+            if let Some(m) = &marker {
+                query.push(("part-number-marker".into(), m.clone()));
+            }
+            let text = self.send_object(Method::GET, key, query, vec![]).await?.text().await?;
+            for part in xml::all(&text, "Part") {
+                let number = xml::first(&part, "PartNumber").and_then(|n| n.parse().ok());
+                let size = xml::first(&part, "Size").and_then(|n| n.parse().ok());
+                let (Some(number), Some(size), Some(etag)) = (number, size, xml::first(&part, "ETag")) else {
+                    return Err(S3Error::InvalidResponse(format!("a ListParts part without number, size or ETag: {part:?}")));
+                };
+                parts.push(StoredPart { number, size, etag, checksum_sha256: xml::first(&part, "ChecksumSHA256") });
+            }
+            match (xml::first(&text, "IsTruncated").as_deref(), xml::first(&text, "NextPartNumberMarker")) {
+                (Some("true"), Some(next)) if marker.as_ref() != Some(&next) => marker = Some(next),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    /// Completes a multipart upload from its parts (number, ETag and, for an upload created with
+    /// checksums, each part's checksum); returns the object's ETag.
+    pub async fn complete_multipart_upload(&self, key: &str, upload_id: &str, parts: &[CompletedPart]) -> Result<String, S3Error> {
         let body: String = parts
             .iter()
-            .map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>", xml::escape(etag)))
+            .map(|p| {
+                let sum = p.checksum_sha256.as_deref().map(|c| format!("<ChecksumSHA256>{}</ChecksumSHA256>", xml::escape(c)));
+                format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{}</Part>", p.number, xml::escape(&p.etag), sum.unwrap_or_default())
+            })
             .collect();
         let body = format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>");
         let text = self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;

@@ -10,10 +10,10 @@ pub use crate::xml;
 
 use std::sync::Arc;
 
-pub use client::{CorsRule, ObjectInfo, S3Client, S3Error};
+pub use client::{CompletedPart, CorsRule, ObjectInfo, PartChecksums, S3Client, S3Error, StoredPart};
 pub use endpoint::Endpoint;
 pub use post_policy::{PostForm, PostPolicy, Success};
-pub use presign::{Expiry, PresignedRequest, PutConstraints};
+pub use presign::{Expiry, PartConstraints, PresignedRequest, PutConstraints};
 pub use sigv4::{Credentials, Signer};
 
 /// One bucket at one endpoint, with the signer for it: the unit everything here works on.

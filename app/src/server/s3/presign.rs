@@ -51,6 +51,15 @@ pub struct PutConstraints {
     pub checksum_sha256: Option<String>,
 }
 
+/// The headers a presigned part binds the uploader to: with them S3 refuses a part of another
+/// length or with other bytes.
+#[derive(Clone, Debug, Default)]
+pub struct PartConstraints {
+    pub content_length: Option<u64>,
+    /// base64 SHA-256 of the part
+    pub checksum_sha256: Option<String>,
+}
+
 impl Bucket {
     fn presign(
         &self,
@@ -96,12 +105,20 @@ impl Bucket {
         &self,
         key: &str,
         upload_id: &str,
-        part_number: u16,
+        part_number: u32,
+        c: &PartConstraints,
         expiry: Expiry,
         now: OffsetDateTime,
     ) -> PresignedRequest {
         let query = vec![("partNumber".to_owned(), part_number.to_string()), ("uploadId".to_owned(), upload_id.to_owned())];
-        self.presign("PUT", key, query, vec![], expiry, now)
+        let mut headers = vec![];
+        if let Some(len) = c.content_length {
+            headers.push(("content-length".to_owned(), len.to_string()));
+        }
+        if let Some(sum) = &c.checksum_sha256 {
+            headers.push(("x-amz-checksum-sha256".to_owned(), sum.clone()));
+        }
+        self.presign("PUT", key, query, headers, expiry, now)
     }
 }
 
