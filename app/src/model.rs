@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(part_count(300 << 20, MIN_PART_SIZE), 38);
         for size in [80_000u64 << 20, 50 << 30, 5 << 40, (5 << 40) - 1, 78_125 << 20, (78_125 << 20) + 1] {
             let p = part_size_for(size);
-            assert!(p % (1 << 20) == 0 && p >= MIN_PART_SIZE);
+            assert!(p.is_multiple_of(1 << 20) && p >= MIN_PART_SIZE);
             assert!(part_count(size, p) as u64 <= MAX_PARTS, "{size}: {}", part_count(size, p));
         }
         assert_eq!(part_range(20, 8, 1), (0, 8));

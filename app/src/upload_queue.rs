@@ -1746,11 +1746,9 @@ mod tests {
         let (id, cmds) = multipart(&mut q, size, 3, vec![]);
         assert_eq!(sign_requests(&cmds), vec![vec![1]]);
         // Hash 2..=8 while batch [1] is in flight: no second batch.
-        let mut part = 2;
-        for _ in 0..7 {
+        for part in 2..=8 {
             let cmds = q.handle(T0, Event::PartHashed { file: id, part, sha256: sha(part) });
             assert!(sign_requests(&cmds).is_empty(), "one batch in flight");
-            part += 1;
         }
         // 1 signing and 2..=8 hashed: eight waiting, hashing stops.
         let cmds = q.handle(T0, Event::PartsSigned { file: id, urls: urls(&[1]) });

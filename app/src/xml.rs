@@ -30,7 +30,7 @@ pub fn root(xml: &str) -> Option<&str> {
         if rest.starts_with('?') || rest.starts_with('!') {
             continue;
         }
-        let end = rest.find(|c: char| c == '>' || c == ' ' || c == '/')?;
+        let end = rest.find(['>', ' ', '/'])?;
         return Some(&rest[..end]);
     }
 }

@@ -1,5 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { execFile } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -38,11 +39,12 @@ test('100 files of 1 MiB: the dropzone against raw curl POSTs to the same S3', a
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-bench-'));
   const file = path.join(dir, 'one-mib.bin');
   fs.writeFileSync(file, Buffer.alloc(MIB, 'b'));
+  const sha256 = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('base64');
   const tickets = [];
   for (let i = 0; i < FILES; i++) {
     const res = await page.request.post('/api/uploads/request', {
       headers: { origin: baseURL! },
-      form: { file_name: `curl-${i}.bin`, size: String(MIB), content_type: 'application/octet-stream' },
+      form: { file_name: `curl-${i}.bin`, size: String(MIB), content_type: 'application/octet-stream', sha256 },
     });
     expect(res.status()).toBe(200);
     tickets.push(await res.json());
@@ -54,8 +56,8 @@ test('100 files of 1 MiB: the dropzone against raw curl POSTs to the same S3', a
     while (next < tickets.length) {
       const t = tickets[next++];
       const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}'];
-      for (const [k, v] of t.fields) args.push('--form-string', `${k}=${v}`);
-      args.push('-F', `file=@${file}`, t.url);
+      for (const [k, v] of t.send.Post.fields) args.push('--form-string', `${k}=${v}`);
+      args.push('-F', `file=@${file}`, t.send.Post.url);
       codes.push((await run('curl', args)).stdout);
     }
   }));

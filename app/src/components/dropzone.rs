@@ -195,11 +195,13 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             <progress aria-label=format!("Upload of {name}") max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
             <span class="phase" data-testid="phase">{move || phase().word()}</span>
             <span class="percent">{percent}</span>
-            {button("Pause", |v| v.can_pause, |file| Event::Pause { file })}
-            {button("Resume", |v| v.can_resume, |file| Event::Resume { file })}
-            {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file })}
-            {button("Retry", |v| v.can_retry, |file| Event::Retry { file })}
-            {button("Remove", |v| v.can_remove, |file| Event::Remove { file })}
+            <span class="actions">
+                {button("Pause", |v| v.can_pause, |file| Event::Pause { file })}
+                {button("Resume", |v| v.can_resume, |file| Event::Resume { file })}
+                {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file })}
+                {button("Retry", |v| v.can_retry, |file| Event::Retry { file })}
+                {button("Remove", |v| v.can_remove, |file| Event::Remove { file })}
+            </span>
             <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
     }
@@ -406,7 +408,7 @@ mod runtime {
                     let loaded = (loaded / total * size) as u64;
                     event(Event::SingleProgress { file: id, loaded });
                 };
-                transfer(id, &method, &url, &headers, body, progress, move |status, body| {
+                transfer(id, method, &url, &headers, body, progress, move |status, body| {
                     if (200..300).contains(&status) {
                         Event::SingleSent { file: id }
                     } else {

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::model::{human_size, UploadRow};
+use crate::model::{human_size, SigningMethod, UploadRow, UploadStatus};
 
 /// Unix milliseconds as `2026-11-21 14:03 UTC` (the same on server and browser, so hydration agrees).
 pub fn utc_minutes(ms: i64) -> String {
@@ -33,11 +33,14 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
                     let size = human_size(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64);
                     let when = utc_minutes(r.confirmed_at.unwrap_or(r.created_at));
                     let status = r.status.as_str();
+                    // A large upload cut short (a reload, a closed tab) waits on S3 for its file.
+                    let resumable = (r.status == UploadStatus::Pending && r.method == SigningMethod::Multipart)
+                        .then(|| view! { <span class="hint">" unfinished: choose the same file again to resume"</span> });
                     view! {
                         <tr data-status=status>
                             <td class="name">{r.file_name}</td>
                             <td>{size}</td>
-                            <td><span class=format!("badge {status}") title=r.error.unwrap_or_default()>{status}</span></td>
+                            <td><span class=format!("badge {status}") title=r.error.unwrap_or_default()>{status}</span>{resumable}</td>
                             <td>{when}</td>
                         </tr>
                     }

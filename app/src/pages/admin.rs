@@ -116,7 +116,7 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
     });
     view! {
         <table class="uploads" data-testid="history">
-            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th></th></tr></thead>
+            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th>"SHA-256"</th><th></th></tr></thead>
             <tbody>
                 {p.rows.into_iter().map(|r| {
                     let u = r.upload;
@@ -134,6 +134,9 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
                             <td><span class=format!("badge {status}") title=u.error.unwrap_or_default()>{status}</span></td>
                             <td>{utc_minutes(u.created_at)}</td>
                             <td>{u.confirmed_at.map(utc_minutes).unwrap_or_default()}</td>
+                            // S3's checksum of the stored bytes: the file's own, or for a multipart
+                            // upload the composite `<digest of part digests>-<parts>`.
+                            <td class="checksum" data-testid="checksum">{u.checksum_sha256.filter(|_| status == "completed")}</td>
                             <td>{download}</td>
                         </tr>
                     }

@@ -435,7 +435,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow
         return Err(UploadError::Conflict(format!("This upload is already {}.", row.status.as_str())));
     }
     discard(&state.s3, &row).await;
-    Ok(uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)?)
+    uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)
 }
 
 /// Frees what an upload that will not complete holds on S3: its multipart upload's parts, or an
@@ -458,7 +458,7 @@ pub async fn report_failure(state: &AppState, user: &User, id: &str, reason: &st
     let row = own_upload(state, user, id).await?;
     let reason: String = reason.chars().filter(|c| !c.is_control()).take(300).collect();
     uploads::mark_ended(&state.db, &row.id, UploadStatus::Failed, Some(&reason)).await?;
-    Ok(uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)?)
+    uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)
 }
 
 /// A form for the profile page without JavaScript: the key is fixed up to a fresh folder of the
