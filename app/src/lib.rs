@@ -2,11 +2,11 @@
 
 pub mod api;
 pub mod app;
-pub mod model;
-pub mod upload_queue;
-pub mod pages;
-pub mod xml;
 pub mod components;
+pub mod model;
+pub mod pages;
+pub mod upload_queue;
+pub mod xml;
 
 /// Server-only: configuration, database, S3 signing and the upload service. Never in the WASM.
 #[cfg(feature = "ssr")]

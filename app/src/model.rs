@@ -25,7 +25,11 @@ impl Limits {
 
     /// "100 MiB; image/*, application/pdf"
     pub fn describe(&self) -> String {
-        let types = if self.allowed_types.iter().any(|t| t == "*") { "any type".to_owned() } else { self.allowed_types.join(", ") };
+        let types = if self.allowed_types.iter().any(|t| t == "*") {
+            "any type".to_owned()
+        } else {
+            self.allowed_types.join(", ")
+        };
         format!("up to {} each; {types}", human_size(self.max_bytes))
     }
 }
@@ -357,14 +361,19 @@ mod tests {
 
     #[test]
     fn type_patterns_match_as_documented() {
-        let l = Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["image/*".into(), "application/pdf".into()] };
+        let l = Limits {
+            max_bytes: 1,
+            multipart_threshold: 1,
+            allowed_types: vec!["image/*".into(), "application/pdf".into()],
+        };
         assert!(l.allows_type("image/png"));
         assert!(l.allows_type("IMAGE/PNG; charset=x"));
         assert!(l.allows_type("application/pdf"));
         assert!(!l.allows_type("application/pdfx"));
         assert!(!l.allows_type("text/plain"));
         assert!(!l.allows_type("image/"));
-        assert!(Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["*".into()] }.allows_type("anything/at-all"));
+        assert!(Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["*".into()] }
+            .allows_type("anything/at-all"));
     }
 
     #[test]
@@ -377,7 +386,8 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
+        let cases =
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
         for (input, want) in cases {
             assert_eq!(base64(input.as_bytes()), want);
         }

@@ -97,7 +97,8 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     run("SQLite", &format!("sqlite://{}/history.db?mode=rwc", dir.display())).await;
 
-    let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
     let mut conn = PgConnection::connect(&admin).await.expect("PostgreSQL (TEST_POSTGRES_URL) is reachable");
     conn.execute("DROP DATABASE IF EXISTS s3drop_bench WITH (FORCE)").await.unwrap();
     conn.execute("CREATE DATABASE s3drop_bench").await.unwrap();

@@ -39,7 +39,9 @@ pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppSt
     measure_clock(&state).await;
     if state.config.apply_cors_on_start {
         match app::server::bucket_setup::apply_cors(&state.s3, &state.config.public_url).await {
-            Ok(_) => tracing::info!(origin = %state.config.public_url, "applied the browser-upload CORS rule to the bucket"),
+            Ok(_) => {
+                tracing::info!(origin = %state.config.public_url, "applied the browser-upload CORS rule to the bucket")
+            }
             Err(e) => tracing::warn!(error = %e, "could not apply the CORS rule to the bucket"),
         }
     }

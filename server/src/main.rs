@@ -103,7 +103,10 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         Command::Reconcile => {
             let pool = db::connect(&config.database_url).await?;
             let r = uploads::reconcile(&pool, &S3Client::new(config.s3.bucket()), 10_000).await?;
-            println!("reconciled: {} completed, {} expired, {} failed, {} errors", r.completed, r.expired, r.failed, r.errors);
+            println!(
+                "reconciled: {} completed, {} expired, {} failed, {} errors",
+                r.completed, r.expired, r.failed, r.errors
+            );
         }
     }
     Ok(0)

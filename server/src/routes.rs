@@ -46,9 +46,16 @@ struct Landing {
 
 /// Where S3's 303 brings a browser after a plain-form upload: verify exactly as the dropzone's
 /// confirmation does, then back to the profile with the outcome.
-async fn landing(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<Landing>, QueryRejection>) -> Redirect {
+async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Landing>, QueryRejection>,
+) -> Redirect {
     let Ok(Query(q)) = query else {
-        return Redirect::to(&format!("/profile?error={}", uri_encode("S3 sent us back without naming the file.", true)));
+        return Redirect::to(&format!(
+            "/profile?error={}",
+            uri_encode("S3 sent us back without naming the file.", true)
+        ));
     };
     let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
         return Redirect::to("/signin");

@@ -60,7 +60,10 @@ async fn repeated_failures_lock_the_account_for_a_while_even_with_the_right_pass
     let app = spawn_app().await;
     app.sign_up("a@x.io").await;
     for _ in 0..5 {
-        assert_eq!(app.call("auth/sign-in", &[("email", "a@x.io"), ("password", "wrong password")], None).await.status(), 401);
+        assert_eq!(
+            app.call("auth/sign-in", &[("email", "a@x.io"), ("password", "wrong password")], None).await.status(),
+            401
+        );
     }
     let res = app.call("auth/sign-in", &[("email", "a@x.io"), ("password", PASSWORD)], None).await;
     assert_eq!(res.status(), 429);
@@ -120,7 +123,9 @@ async fn an_expired_session_is_not_a_session() {
         app.sign_up("a@x.io").await;
         let user = users::by_email(&app.state.db, "a@x.io").await.unwrap().unwrap();
         let token = app::server::auth::new_token();
-        db::sessions::create(&app.state.db, &app::server::auth::token_hash(&token), &user.id, db::now_millis() - 1).await.unwrap();
+        db::sessions::create(&app.state.db, &app::server::auth::token_hash(&token), &user.id, db::now_millis() - 1)
+            .await
+            .unwrap();
         assert_eq!(me(&app, Some(&format!("s3drop_session={token}"))).await, serde_json::Value::Null, "{engine:?}");
     }
 }
@@ -128,7 +133,10 @@ async fn an_expired_session_is_not_a_session() {
 #[tokio::test]
 async fn sign_up_checks_its_input_and_refuses_duplicates() {
     let app = spawn_app().await;
-    assert_eq!(app.call("auth/sign-up", &[("email", "not-an-email"), ("password", PASSWORD)], None).await.status(), 400);
+    assert_eq!(
+        app.call("auth/sign-up", &[("email", "not-an-email"), ("password", PASSWORD)], None).await.status(),
+        400
+    );
     assert_eq!(app.call("auth/sign-up", &[("email", "a@x.io"), ("password", "short")], None).await.status(), 400);
     app.sign_up("a@x.io").await;
     assert_eq!(app.call("auth/sign-up", &[("email", "A@x.io"), ("password", PASSWORD)], None).await.status(), 409);
@@ -139,10 +147,16 @@ async fn closed_sign_up_refuses_newcomers_but_the_admin_invitation_still_works_o
     let app = spawn_app_with(Engine::Sqlite, &[("SIGNUP_ENABLED", "false")]).await;
     assert_eq!(app.call("auth/sign-up", &[("email", "a@x.io"), ("password", PASSWORD)], None).await.status(), 403);
     let invite = app.state.admin_invite.lock().unwrap().clone().unwrap();
-    assert_eq!(app.call("auth/sign-up", &[("email", "x@x.io"), ("password", PASSWORD), ("invite", "forged")], None).await.status(), 403);
+    assert_eq!(
+        app.call("auth/sign-up", &[("email", "x@x.io"), ("password", PASSWORD), ("invite", "forged")], None)
+            .await
+            .status(),
+        403
+    );
     let cookie = app.sign_up_admin("boss@x.io").await;
     assert_eq!(me(&app, Some(&cookie)).await["role"], "admin");
-    let again = app.call("auth/sign-up", &[("email", "c@x.io"), ("password", PASSWORD), ("invite", &invite)], None).await;
+    let again =
+        app.call("auth/sign-up", &[("email", "c@x.io"), ("password", PASSWORD), ("invite", &invite)], None).await;
     assert_eq!(again.status(), 403, "the invitation is single-use");
 }
 
@@ -250,13 +264,16 @@ async fn history_filters_sorting_and_pagination_return_the_right_rows() {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n, "{engine:?}: no repeats across pages");
-        assert!(all.windows(2).all(|w| (w[0].upload.created_at, &w[0].upload.id) > (w[1].upload.created_at, &w[1].upload.id)));
+        assert!(all
+            .windows(2)
+            .all(|w| (w[0].upload.created_at, &w[0].upload.id) > (w[1].upload.created_at, &w[1].upload.id)));
 
         let bobs = all_pages(&pool, HistoryFilter { user_email: Some("BOB@x.io".into()), ..Default::default() }).await;
         assert_eq!(bobs.len(), n / 3 + usize::from(n % 3 > 1), "{engine:?}");
         assert!(bobs.iter().all(|r| r.owner_email == "bob@x.io" && r.upload.owner_id == owners[1]));
 
-        let done = all_pages(&pool, HistoryFilter { status: Some(UploadStatus::Completed), ..Default::default() }).await;
+        let done =
+            all_pages(&pool, HistoryFilter { status: Some(UploadStatus::Completed), ..Default::default() }).await;
         assert_eq!(done.len(), n / 4, "{engine:?}");
 
         let named = all_pages(&pool, HistoryFilter { name: Some("report 100%".into()), ..Default::default() }).await;
@@ -266,12 +283,21 @@ async fn history_filters_sorting_and_pagination_return_the_right_rows() {
 
         let by_size = all_pages(&pool, HistoryFilter { sort: HistorySort::Size, ..Default::default() }).await;
         assert_eq!(by_size.len(), n);
-        assert!(by_size.windows(2).all(|w| (w[0].upload.declared_size, &w[0].upload.id) > (w[1].upload.declared_size, &w[1].upload.id)), "{engine:?}");
+        assert!(
+            by_size
+                .windows(2)
+                .all(|w| (w[0].upload.declared_size, &w[0].upload.id) > (w[1].upload.declared_size, &w[1].upload.id)),
+            "{engine:?}"
+        );
 
         let now = db::now_millis();
         let future = all_pages(&pool, HistoryFilter { from: Some(now + 3_600_000), ..Default::default() }).await;
         assert!(future.is_empty());
-        let window = all_pages(&pool, HistoryFilter { from: Some(now - 3_600_000), to: Some(now + 3_600_000), ..Default::default() }).await;
+        let window = all_pages(
+            &pool,
+            HistoryFilter { from: Some(now - 3_600_000), to: Some(now + 3_600_000), ..Default::default() },
+        )
+        .await;
         assert_eq!(window.len(), n);
 
         let page = db::history::summary(&pool, &HistoryFilter::default(), now).await.unwrap();
@@ -282,10 +308,13 @@ async fn history_filters_sorting_and_pagination_return_the_right_rows() {
         let bytes: i64 = done.iter().map(|r| r.upload.declared_size).sum();
         assert_eq!(completed.bytes, bytes, "{engine:?}");
         assert_eq!(page.per_day.iter().map(|(_, c)| c).sum::<i64>() as usize, n);
-        let bobs_summary =
-            db::history::summary(&pool, &HistoryFilter { user_email: Some("bob@x.io".into()), ..Default::default() }, now)
-                .await
-                .unwrap();
+        let bobs_summary = db::history::summary(
+            &pool,
+            &HistoryFilter { user_email: Some("bob@x.io".into()), ..Default::default() },
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(bobs_summary.totals.iter().map(|t| t.count).sum::<i64>() as usize, bobs.len(), "{engine:?}");
     }
 }
@@ -303,7 +332,8 @@ fn create_user_reads_the_password_from_stdin_and_set_role_promotes() {
         for (k, v) in s3_vars() {
             cmd.env(k, v);
         }
-        let mut child = cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     };

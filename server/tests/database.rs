@@ -129,8 +129,9 @@ async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
         let mut seen = vec![];
         let mut cursor: Option<(i64, String)> = None;
         loop {
-            let page =
-                uploads::list_for_owner(&pool, &a.id, cursor.as_ref().map(|(t, id)| (*t, id.as_str())), 10).await.unwrap();
+            let page = uploads::list_for_owner(&pool, &a.id, cursor.as_ref().map(|(t, id)| (*t, id.as_str())), 10)
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -141,7 +142,10 @@ async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
         }
         assert_eq!(seen.len(), 25, "{engine:?}");
         assert!(seen.iter().all(|r| r.owner_id == a.id));
-        assert!(seen.windows(2).all(|w| (w[0].created_at, &w[0].id) > (w[1].created_at, &w[1].id)), "{engine:?}: order");
+        assert!(
+            seen.windows(2).all(|w| (w[0].created_at, &w[0].id) > (w[1].created_at, &w[1].id)),
+            "{engine:?}: order"
+        );
     }
 }
 

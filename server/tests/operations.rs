@@ -95,7 +95,10 @@ fn doctor_names_the_bucket_when_it_does_not_exist() {
     let out = server(&["doctor"], &[("S3_BUCKET", "no-such-bucket-here")]);
     assert!(!out.status.success());
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.starts_with("FAIL") && l.contains("bucket") && l.contains("no-such-bucket-here")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("FAIL") && l.contains("bucket") && l.contains("no-such-bucket-here")),
+        "{text}"
+    );
     assert!(text.lines().any(|l| l.starts_with("ok") && l.contains("database")), "{text}");
 }
 

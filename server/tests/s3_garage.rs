@@ -302,7 +302,11 @@ async fn a_multipart_upload_completes_through_presigned_part_urls() {
         let req = bucket(&c).presign_upload_part(&key, &upload_id, n, &PartConstraints::default(), secs(300), now());
         let res = http().put(&req.url).body(data).send().await.unwrap();
         assert!(res.status().is_success(), "part {n}: {}", res.status());
-        etags.push(CompletedPart { number: n, etag: res.headers()["etag"].to_str().unwrap().to_owned(), checksum_sha256: None });
+        etags.push(CompletedPart {
+            number: n,
+            etag: res.headers()["etag"].to_str().unwrap().to_owned(),
+            checksum_sha256: None,
+        });
     }
     let etag = c.complete_multipart_upload(&key, &upload_id, &etags).await.unwrap();
     let head = c.head_object(&key).await.unwrap().unwrap();

@@ -131,7 +131,9 @@ async fn requests_over_the_limits_are_refused_with_the_reason_and_store_nothing(
 #[tokio::test]
 async fn anonymous_callers_get_401_and_nothing_is_signed() {
     let app = spawn_app().await;
-    let res = app.call("uploads/request", &[("file_name", "a.txt"), ("size", "1"), ("content_type", "text/plain")], None).await;
+    let res = app
+        .call("uploads/request", &[("file_name", "a.txt"), ("size", "1"), ("content_type", "text/plain")], None)
+        .await;
     assert_eq!(res.status(), 401);
     assert_eq!(app.call("uploads/mine", &[], None).await.status(), 401);
     assert_eq!(count_rows(&app).await, 0);
@@ -192,7 +194,10 @@ async fn a_reported_s3_refusal_marks_the_upload_failed_with_the_reason() {
     let cookie = app.sign_up("a@x.io").await;
     let t = ticket(&app, &cookie, "a.txt", 3, "text/plain").await;
     let reason = "The storage refused the file: Policy expired (AccessDenied).";
-    assert_eq!(app.call("uploads/failed", &[("id", &t.upload_id), ("reason", reason)], Some(&cookie)).await.status(), 200);
+    assert_eq!(
+        app.call("uploads/failed", &[("id", &t.upload_id), ("reason", reason)], Some(&cookie)).await.status(),
+        200
+    );
     let r = row(&app, &t.upload_id).await;
     assert_eq!((r.status, r.error.as_deref()), (UploadStatus::Failed, Some(reason)));
 }
@@ -261,7 +266,10 @@ async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_noth
         let fake = format!("uploads/{}/{}/x.txt", me["id"].as_str().unwrap(), uuid::Uuid::new_v4());
         let res = app
             .http
-            .get(app.url(&format!("/uploads/landing?bucket={bucket}&key={}", app::server::s3::sigv4::uri_encode(&fake, true))))
+            .get(app.url(&format!(
+                "/uploads/landing?bucket={bucket}&key={}",
+                app::server::s3::sigv4::uri_encode(&fake, true)
+            )))
             .header("cookie", &mallory)
             .send()
             .await
@@ -356,7 +364,13 @@ async fn a_large_file_goes_by_multipart_with_checksummed_parts_completed_from_s3
         let t: UploadTicket = res.json().await.unwrap();
         assert_eq!(
             t.send,
-            SendPlan::Multipart { part_size: 8 * MIB as u64, part_count: 3, concurrency: 4, done: vec![], resumed: false }
+            SendPlan::Multipart {
+                part_size: 8 * MIB as u64,
+                part_count: 3,
+                concurrency: 4,
+                done: vec![],
+                resumed: false
+            }
         );
         let r = row(&app, &t.upload_id).await;
         assert_eq!((r.part_count, r.part_size), (Some(3), Some(8 * MIB as i64)));
@@ -385,7 +399,8 @@ async fn a_large_file_goes_by_multipart_with_checksummed_parts_completed_from_s3
         let head = app.state.s3.head_object(&t.object_key).await.unwrap().unwrap();
         assert_eq!(head.size, file.len() as u64);
         // Completing again answers the same row; the S3 upload is gone.
-        let again: UploadRow = app.call("uploads/complete", &[("id", &t.upload_id)], Some(&cookie)).await.json().await.unwrap();
+        let again: UploadRow =
+            app.call("uploads/complete", &[("id", &t.upload_id)], Some(&cookie)).await.json().await.unwrap();
         assert_eq!(again, done);
         assert!(app.state.s3.list_parts(&t.object_key, &s3_id).await.is_err());
         // And no more part URLs once completed.
@@ -457,7 +472,11 @@ async fn cancelling_a_multipart_upload_aborts_it_on_s3_and_the_reconciler_aborts
     let t: UploadTicket = request_large(&app, &cookie, "abandoned.bin", &file, 2).await.json().await.unwrap();
     assert_eq!(put_part(&app, &cookie, &t.upload_id, &file, 1, part(&file, 1)).await.status(), 200);
     let s3_id = row(&app, &t.upload_id).await.multipart_upload_id.unwrap();
-    sqlx::query("UPDATE uploads SET expires_at = 1 WHERE id = $1").bind(&t.upload_id).execute(&app.state.db).await.unwrap();
+    sqlx::query("UPDATE uploads SET expires_at = 1 WHERE id = $1")
+        .bind(&t.upload_id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
     let report = app::server::uploads::reconcile(&app.state.db, &app.state.s3, 100).await.unwrap();
     assert_eq!(report.expired, 1);
     assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Expired);
@@ -482,18 +501,29 @@ async fn single_uploads_pin_the_sha256_so_other_bytes_are_refused_even_with_a_us
         assert_eq!(done.checksum_sha256, Some(sha256_b64(&filler(3))), "{method}");
         // The ticket is still within its time: used again with other bytes, S3 refuses it.
         assert_eq!(send_to_s3(&t, b"xyz").await.status(), 400, "{method}");
-        let got = reqwest::get(app.state.s3.bucket().presign_get(&t.object_key, None, app::server::s3::Expiry::secs(60).unwrap(), time::OffsetDateTime::now_utc()))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let got = reqwest::get(app.state.s3.bucket().presign_get(
+            &t.object_key,
+            None,
+            app::server::s3::Expiry::secs(60).unwrap(),
+            time::OffsetDateTime::now_utc(),
+        ))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
         assert_eq!(&got[..], &filler(3)[..], "{method}: the stored bytes are the confirmed ones");
     }
     // Without a checksum no single-request ticket is given.
     let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
     let cookie = app.sign_up("a@x.io").await;
-    let res = app.call("uploads/request", &[("file_name", "a.txt"), ("size", "3"), ("content_type", "text/plain")], Some(&cookie)).await;
+    let res = app
+        .call(
+            "uploads/request",
+            &[("file_name", "a.txt"), ("size", "3"), ("content_type", "text/plain")],
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), 400);
     assert_eq!(count_rows(&app).await, 0);
 }

@@ -23,7 +23,8 @@ pub async fn me() -> Result<Option<CurrentUser>, ServerFnError> {
 #[cfg(feature = "ssr")]
 fn valid_email(e: &str) -> bool {
     let e = e.trim();
-    e.len() <= 254 && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+    e.len() <= 254
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && !e.contains(char::is_whitespace)
 }
 
@@ -49,7 +50,10 @@ pub async fn sign_up(email: String, password: String, invite: Option<String>) ->
         return Err(ctx::fail(400, "Please enter a valid email address."));
     }
     if password.chars().count() < auth::MIN_PASSWORD_LEN {
-        return Err(ctx::fail(400, format!("Please choose a password of at least {} characters.", auth::MIN_PASSWORD_LEN)));
+        return Err(ctx::fail(
+            400,
+            format!("Please choose a password of at least {} characters.", auth::MIN_PASSWORD_LEN),
+        ));
     }
     if users::by_email(&state.db, &email).await.map_err(ctx::internal)?.is_some() {
         return Err(ctx::fail(409, "An account with this email exists already; please sign in."));
@@ -81,7 +85,9 @@ fn client_address(trust_forwarded_for: bool) -> String {
         .map(|v| v.trim().to_owned())
         .filter(|v| trust_forwarded_for && !v.is_empty());
     forwarded
-        .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()))
+        .or_else(|| {
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -99,7 +105,8 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnErro
     }
     let user = users::by_email(&state.db, &email).await.map_err(ctx::internal)?;
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_owned());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.map_err(ctx::internal)?;
+    let ok =
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.map_err(ctx::internal)?;
     let Some(user) = user.filter(|_| ok) else {
         state.attempts.fail(&account_key);
         state.attempts.fail(&address_key);

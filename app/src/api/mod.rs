@@ -58,7 +58,8 @@ pub(crate) mod ctx {
     }
 
     pub fn set_cookie(value: &str) {
-        if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value)) {
+        if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value))
+        {
             res.append_header(http::header::SET_COOKIE, v);
         }
     }

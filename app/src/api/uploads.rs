@@ -21,8 +21,10 @@ pub async fn request_upload(
     first_part_sha256: Option<String>,
 ) -> Result<UploadTicket, ServerFnError> {
     let user = ctx::require_user().await?;
-    let fingerprint = first_part_sha256
-        .map(|first_part_sha256| crate::model::Fingerprint { last_modified: last_modified.unwrap_or(0), first_part_sha256 });
+    let fingerprint = first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
+        last_modified: last_modified.unwrap_or(0),
+        first_part_sha256,
+    });
     let file = service::FileToSend { name: file_name, size, content_type, sha256, fingerprint };
     service::request(&ctx::state()?, &user, &file).await.map_err(ctx::upload_error)
 }

@@ -87,7 +87,10 @@ pub fn send(
 pub fn after(ms: i64, f: impl FnOnce() + 'static) {
     if let Some(w) = web_sys::window() {
         let cb = Closure::once_into_js(f);
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms.clamp(0, i32::MAX as i64) as i32);
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+            cb.unchecked_ref(),
+            ms.clamp(0, i32::MAX as i64) as i32,
+        );
     }
 }
 

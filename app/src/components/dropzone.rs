@@ -319,8 +319,7 @@ mod runtime {
                 let now = browser::now_ms();
                 let commands = match input {
                     Input::Add(file) => {
-                        let (id, commands) =
-                            rt.queue.add(now, file.name(), file.size() as u64, file.type_());
+                        let (id, commands) = rt.queue.add(now, file.name(), file.size() as u64, file.type_());
                         rt.files.insert(id, file);
                         commands
                     }
@@ -417,7 +416,8 @@ mod runtime {
                 });
             }
             Command::SignParts { file: id, upload_id, parts } => {
-                let parts = parts.into_iter().map(|(part_number, sha256)| PartChecksum { part_number, sha256 }).collect();
+                let parts =
+                    parts.into_iter().map(|(part_number, sha256)| PartChecksum { part_number, sha256 }).collect();
                 spawn_local(async move {
                     match sign_upload_parts(upload_id, parts).await {
                         Ok(urls) => event(Event::PartsSigned { file: id, urls }),

@@ -8,8 +8,13 @@ use crate::api::admin::{admin_history, admin_summary};
 use crate::components::upload_list::utc_minutes;
 use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
 
-const STATUSES: [UploadStatus; 5] =
-    [UploadStatus::Pending, UploadStatus::Completed, UploadStatus::Failed, UploadStatus::Expired, UploadStatus::Cancelled];
+const STATUSES: [UploadStatus; 5] = [
+    UploadStatus::Pending,
+    UploadStatus::Completed,
+    UploadStatus::Failed,
+    UploadStatus::Expired,
+    UploadStatus::Cancelled,
+];
 
 /// `yyyy-mm-dd` (as an `<input type=date>` sends it) to Unix milliseconds at 00:00 UTC.
 pub fn parse_day(s: &str) -> Option<i64> {
@@ -149,7 +154,13 @@ fn history(p: HistoryPage, q: ParamsMap) -> impl IntoView {
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

@@ -8,7 +8,9 @@ pub enum CorsChange {
     Unchanged,
     /// The rule for the origin was added (or brought up to date); `kept` other rules stay as they
     /// were, so deployments on other origins sharing the bucket keep working.
-    Added { kept: usize },
+    Added {
+        kept: usize,
+    },
 }
 
 /// Puts the browser-upload rule for `origin` on the bucket beside the rules already there (an

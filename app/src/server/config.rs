@@ -131,7 +131,10 @@ impl Config {
         };
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError {
                 var: "DATABASE_URL",
                 problem: "has an unknown scheme".into(),
@@ -159,19 +162,23 @@ impl Config {
         };
         let multipart_threshold = match get("UPLOAD_MULTIPART_THRESHOLD") {
             None => 64 << 20,
-            Some(v) => parse_size(&v).filter(|n| (crate::model::MIN_PART_SIZE..=SINGLE_REQUEST_MAX_BYTES).contains(n)).ok_or(
-                ConfigError {
+            Some(v) => parse_size(&v)
+                .filter(|n| (crate::model::MIN_PART_SIZE..=SINGLE_REQUEST_MAX_BYTES).contains(n))
+                .ok_or(ConfigError {
                     var: "UPLOAD_MULTIPART_THRESHOLD",
                     problem: format!("is {v:?}"),
                     expected: "a size between 8MiB and 5GiB, such as 64MiB",
-                },
-            )?,
+                })?,
         };
         let single_method = match get("UPLOAD_METHOD").map(|m| m.to_ascii_lowercase()).as_deref() {
             None | Some("post") => SingleMethod::Post,
             Some("put") => SingleMethod::Put,
             Some(other) => {
-                return Err(ConfigError { var: "UPLOAD_METHOD", problem: format!("is {other:?}"), expected: "post or put" })
+                return Err(ConfigError {
+                    var: "UPLOAD_METHOD",
+                    problem: format!("is {other:?}"),
+                    expected: "post or put",
+                })
             }
         };
         let part_concurrency = match get("UPLOAD_PART_CONCURRENCY") {
@@ -185,7 +192,8 @@ impl Config {
         let allowed_types = match get("UPLOAD_ALLOWED_TYPES") {
             None => vec!["*".into()],
             Some(v) => {
-                let list: Vec<String> = v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+                let list: Vec<String> =
+                    v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
                 if list.is_empty() || !list.iter().all(|t| valid_type_pattern(t)) {
                     return Err(ConfigError {
                         var: "UPLOAD_ALLOWED_TYPES",
@@ -260,14 +268,10 @@ mod tests {
     use super::*;
 
     fn base() -> HashMap<String, String> {
-        [
-            ("S3_BUCKET", "uploads"),
-            ("AWS_ACCESS_KEY_ID", "AKID"),
-            ("AWS_SECRET_ACCESS_KEY", "secret"),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+        [("S3_BUCKET", "uploads"), ("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "secret")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn err(mut vars: HashMap<String, String>, set: &[(&str, &str)]) -> String {
@@ -303,17 +307,25 @@ mod tests {
     #[test]
     fn malformed_values_name_the_variable() {
         assert!(err(base(), &[("S3_ENDPOINT", "localhost:3900")]).starts_with("configuration error: S3_ENDPOINT"));
-        assert!(err(base(), &[("S3_FORCE_PATH_STYLE", "maybe")]).starts_with("configuration error: S3_FORCE_PATH_STYLE"));
+        assert!(
+            err(base(), &[("S3_FORCE_PATH_STYLE", "maybe")]).starts_with("configuration error: S3_FORCE_PATH_STYLE")
+        );
         assert!(err(base(), &[("UPLOAD_MAX_BYTES", "lots")]).starts_with("configuration error: UPLOAD_MAX_BYTES"));
-        assert!(err(base(), &[("UPLOAD_ALLOWED_TYPES", "image")]).starts_with("configuration error: UPLOAD_ALLOWED_TYPES"));
+        assert!(
+            err(base(), &[("UPLOAD_ALLOWED_TYPES", "image")]).starts_with("configuration error: UPLOAD_ALLOWED_TYPES")
+        );
         assert!(err(base(), &[("DATABASE_URL", "mysql://x")]).starts_with("configuration error: DATABASE_URL"));
         assert!(err(base(), &[("S3_BUCKET", "Bad_Bucket")]).starts_with("configuration error: S3_BUCKET"));
-        assert!(err(base(), &[("UPLOAD_URL_EXPIRES_SECS", "5")]).starts_with("configuration error: UPLOAD_URL_EXPIRES_SECS"));
+        assert!(err(base(), &[("UPLOAD_URL_EXPIRES_SECS", "5")])
+            .starts_with("configuration error: UPLOAD_URL_EXPIRES_SECS"));
         assert!(err(base(), &[("UPLOAD_MAX_BYTES", "6TiB")]).starts_with("configuration error: UPLOAD_MAX_BYTES"));
-        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "1MiB")]).starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
-        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "6GiB")]).starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
+        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "1MiB")])
+            .starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
+        assert!(err(base(), &[("UPLOAD_MULTIPART_THRESHOLD", "6GiB")])
+            .starts_with("configuration error: UPLOAD_MULTIPART_THRESHOLD"));
         assert!(err(base(), &[("UPLOAD_METHOD", "patch")]).starts_with("configuration error: UPLOAD_METHOD"));
-        assert!(err(base(), &[("UPLOAD_PART_CONCURRENCY", "0")]).starts_with("configuration error: UPLOAD_PART_CONCURRENCY"));
+        assert!(err(base(), &[("UPLOAD_PART_CONCURRENCY", "0")])
+            .starts_with("configuration error: UPLOAD_PART_CONCURRENCY"));
         let put = [("UPLOAD_METHOD", "PUT")].iter().map(|(a, b)| (a.to_string(), b.to_string()));
         let c = Config::from_vars(&base().into_iter().chain(put).collect()).unwrap();
         assert_eq!(c.single_method, SingleMethod::Put);

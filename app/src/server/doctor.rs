@@ -43,7 +43,9 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(check(
         "database",
         match db::connect(&config.database_url).await {
-            Ok(pool) => db::ping(&pool).await.map(|_| "answers; migrations applied".to_owned()).map_err(|e| e.to_string()),
+            Ok(pool) => {
+                db::ping(&pool).await.map(|_| "answers; migrations applied".to_owned()).map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         },
     ));
@@ -52,8 +54,15 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(check(
         "credentials",
         match &bucket {
-            Err(e) if matches!(e.code(), Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden")) => {
-                Err(format!("S3 refused the signing credentials ({e}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden")
+                ) =>
+            {
+                Err(format!(
+                    "S3 refused the signing credentials ({e}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                ))
             }
             Err(e) if e.code().is_none() => Err(format!("S3 is unreachable: {e}")),
             _ => Ok(format!("accepted (key {})", config.s3.credentials.access_key_id)),

@@ -6,14 +6,14 @@ use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 
 use crate::model::{
-    part_count, part_range, part_size_for, Fingerprint, PartChecksum, PartUrl, PartUrls, PlainForm, SendPlan, SigningMethod, UploadRow,
-    UploadStatus, UploadTicket,
+    part_count, part_range, part_size_for, Fingerprint, PartChecksum, PartUrl, PartUrls, PlainForm, SendPlan,
+    SigningMethod, UploadRow, UploadStatus, UploadTicket,
 };
 
+use super::config::{SingleMethod, SINGLE_REQUEST_MAX_BYTES};
 use super::db::{self, uploads, users::User, DbError, Pool};
 use super::doctor::MAX_CLOCK_SKEW_SECS;
 use super::s3::post_policy::{PostPolicy, Success};
-use super::config::{SingleMethod, SINGLE_REQUEST_MAX_BYTES};
 use super::s3::{CompletedPart, Expiry, PartChecksums, PartConstraints, PutConstraints, S3Client, S3Error, StoredPart};
 use super::AppState;
 
@@ -116,7 +116,9 @@ fn check_clock(state: &AppState) -> Result<(), UploadError> {
     let skew = state.clock_skew_secs.load(Ordering::Relaxed);
     if skew.abs() > MAX_CLOCK_SKEW_SECS {
         tracing::error!(skew, "refusing to sign: the server clock is off S3's");
-        return Err(UploadError::Unavailable("Uploads are paused: the server's clock is off. Please tell the operator.".into()));
+        return Err(UploadError::Unavailable(
+            "Uploads are paused: the server's clock is off. Please tell the operator.".into(),
+        ));
     }
     Ok(())
 }
@@ -261,7 +263,11 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
             }
             SingleMethod::Put => {
                 new.method = SigningMethod::Put;
-                let c = PutConstraints { content_type: content_type.clone(), content_length: size, checksum_sha256: Some(sum) };
+                let c = PutConstraints {
+                    content_type: content_type.clone(),
+                    content_length: size,
+                    checksum_sha256: Some(sum),
+                };
                 let req = state.s3.bucket().presign_put(&key, &c, expiry(state), signed_at);
                 let expires = now + expiry(state).as_secs() as i64 * 1000;
                 (SendPlan::Put { url: req.url, headers: browser_headers(req.headers) }, expires)
@@ -290,7 +296,13 @@ async fn resume(state: &AppState, row: UploadRow, now: i64) -> Result<Option<Upl
     let stored = match state.s3.list_parts(&row.object_key, s3_id).await {
         Ok(p) => p,
         Err(e) if e.code() == Some("NoSuchUpload") => {
-            uploads::mark_ended(&state.db, &row.id, UploadStatus::Expired, Some("the storage no longer has the upload")).await?;
+            uploads::mark_ended(
+                &state.db,
+                &row.id,
+                UploadStatus::Expired,
+                Some("the storage no longer has the upload"),
+            )
+            .await?;
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
@@ -326,7 +338,8 @@ fn part_len(size: u64, part_size: u64, n: u32) -> u64 {
 /// The caller's pending multipart upload, or why it cannot take parts.
 async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(UploadRow, String, u64, u32), UploadError> {
     let row = own_upload(state, user, id).await?;
-    let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count) else {
+    let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count)
+    else {
         return Err(UploadError::Invalid("This upload is not a multipart upload.".into()));
     };
     if row.status != UploadStatus::Pending {
@@ -337,7 +350,12 @@ async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(Uploa
 
 /// Signs URLs for these parts, each binding its exact length and SHA-256 so S3 refuses other
 /// bytes. Short-lived: the browser asks again, just in time, for the parts it sends next.
-pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartChecksum]) -> Result<PartUrls, UploadError> {
+pub async fn sign_parts(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    parts: &[PartChecksum],
+) -> Result<PartUrls, UploadError> {
     if parts.is_empty() || parts.len() > MAX_PARTS_PER_BATCH {
         return Err(UploadError::Invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
     }
@@ -346,17 +364,22 @@ pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartCh
     let signed_at = OffsetDateTime::now_utc();
     let now = millis(signed_at);
     // Part URLs live at most 15 minutes: each is asked for shortly before its part is sent.
-    let part_expiry = Expiry::secs(state.config.upload_expiry_secs.min(900)).map_err(|e| UploadError::Internal(e.to_string()))?;
+    let part_expiry =
+        Expiry::secs(state.config.upload_expiry_secs.min(900)).map_err(|e| UploadError::Internal(e.to_string()))?;
     let mut urls = Vec::with_capacity(parts.len());
     for p in parts {
         if p.part_number == 0 || p.part_number > count {
-            return Err(UploadError::Invalid(format!("Part {} is out of range: this upload has parts 1 to {count}.", p.part_number)));
+            return Err(UploadError::Invalid(format!(
+                "Part {} is out of range: this upload has parts 1 to {count}.",
+                p.part_number
+            )));
         }
         let c = PartConstraints {
             content_length: Some(part_len(row.declared_size as u64, part_size, p.part_number)),
             checksum_sha256: Some(parse_sha256(&p.sha256)?),
         };
-        let req = state.s3.bucket().presign_upload_part(&row.object_key, &s3_id, p.part_number, &c, part_expiry, signed_at);
+        let req =
+            state.s3.bucket().presign_upload_part(&row.object_key, &s3_id, p.part_number, &c, part_expiry, signed_at);
         urls.push(PartUrl {
             part_number: p.part_number,
             url: req.url,
@@ -564,7 +587,9 @@ pub async fn verify(pool: &Pool, s3: &S3Client, upload: &UploadRow) -> Result<Ve
     }
     if let (Some(signed), Some(stored)) = (&upload.checksum_sha256, &info.checksum_sha256) {
         if upload.method != SigningMethod::Multipart && signed != stored {
-            return Ok(Verified::Mismatch { reason: format!("the stored object's SHA-256 is {stored}, {signed} was signed for") });
+            return Ok(Verified::Mismatch {
+                reason: format!("the stored object's SHA-256 is {stored}, {signed} was signed for"),
+            });
         }
     }
     let newly = uploads::mark_completed(pool, &upload.id, size, &info.etag, info.checksum_sha256.as_deref()).await?;
@@ -596,7 +621,14 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
         match verify(pool, s3, &upload).await {
             Ok(Verified::Completed { newly, .. }) => report.completed += newly as usize,
             Ok(Verified::Missing) => {
-                if uploads::mark_ended(pool, &upload.id, UploadStatus::Expired, Some("the signature expired before an object arrived")).await? {
+                if uploads::mark_ended(
+                    pool,
+                    &upload.id,
+                    UploadStatus::Expired,
+                    Some("the signature expired before an object arrived"),
+                )
+                .await?
+                {
                     report.expired += 1;
                     // Parts of an abandoned multipart upload cost storage until aborted.
                     discard(s3, &upload).await;

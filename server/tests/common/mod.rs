@@ -14,7 +14,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 const S3_VARS: [&str; 7] = [
-    "S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_FORCE_PATH_STYLE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "S3_ENDPOINT",
+    "S3_REGION",
+    "S3_BUCKET",
+    "S3_FORCE_PATH_STYLE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 ];
 
@@ -26,7 +31,10 @@ pub fn s3_vars() -> HashMap<String, String> {
     if !vars.contains_key("S3_ENDPOINT") {
         let file = workspace_root().join(".local/garage/test.env");
         let text = std::fs::read_to_string(&file).unwrap_or_else(|_| {
-            panic!("no local S3 settings: run `scripts/garage.sh up` (or scripts/test), which writes {}", file.display())
+            panic!(
+                "no local S3 settings: run `scripts/garage.sh up` (or scripts/test), which writes {}",
+                file.display()
+            )
         });
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             if let Some((k, v)) = line.split_once('=') {
@@ -139,7 +147,8 @@ impl TestApp {
     }
 
     pub async fn call_json(&self, endpoint: &str, body: serde_json::Value, cookie: Option<&str>) -> reqwest::Response {
-        let mut req = self.http.post(self.url(&format!("/api/{endpoint}"))).header("origin", &self.base_url).json(&body);
+        let mut req =
+            self.http.post(self.url(&format!("/api/{endpoint}"))).header("origin", &self.base_url).json(&body);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
@@ -156,7 +165,8 @@ impl TestApp {
     /// An admin, made through the one-time invitation.
     pub async fn sign_up_admin(&self, email: &str) -> String {
         let invite = self.state.admin_invite.lock().unwrap().clone().expect("a fresh app has an invitation");
-        let res = self.call("auth/sign-up", &[("email", email), ("password", PASSWORD), ("invite", &invite)], None).await;
+        let res =
+            self.call("auth/sign-up", &[("email", email), ("password", PASSWORD), ("invite", &invite)], None).await;
         session_cookie(&res).expect("sign-up sets the session cookie")
     }
 }

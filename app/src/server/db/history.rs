@@ -31,7 +31,11 @@ impl Where {
         format!("${}", self.n)
     }
     fn clause(&self) -> String {
-        if self.sql.is_empty() { String::new() } else { format!("WHERE {}", self.sql.join(" AND ")) }
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
     }
 }
 

@@ -6,7 +6,7 @@ pub mod sessions;
 pub mod uploads;
 pub mod users;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub type Pool = AnyPool;

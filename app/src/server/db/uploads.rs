@@ -71,7 +71,13 @@ pub async fn by_key(pool: &Pool, key: &str) -> Result<Option<UploadRow>, DbError
 /// pending → completed with what S3 reported (the checksum S3 keeps, when it reported one; else
 /// the one signed stays). `false` if the row was not pending (someone else confirmed it first, or
 /// it was cancelled).
-pub async fn mark_completed(pool: &Pool, id: &str, size: i64, etag: &str, checksum: Option<&str>) -> Result<bool, DbError> {
+pub async fn mark_completed(
+    pool: &Pool,
+    id: &str,
+    size: i64,
+    etag: &str,
+    checksum: Option<&str>,
+) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE uploads SET status = 'completed', confirmed_size = $2, etag = $3, confirmed_at = $4, \
          checksum_sha256 = COALESCE($5, checksum_sha256) WHERE id = $1 AND status = 'pending'",
@@ -165,10 +171,11 @@ pub async fn resumable(
 /// Moves a pending upload's end of life to `expires_at`: a multipart upload that is still
 /// sending parts is alive, however long it takes.
 pub async fn extend(pool: &Pool, id: &str, expires_at: i64) -> Result<bool, DbError> {
-    let done = sqlx::query("UPDATE uploads SET expires_at = $2 WHERE id = $1 AND status = 'pending' AND expires_at < $2")
-        .bind(id)
-        .bind(expires_at)
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE uploads SET expires_at = $2 WHERE id = $1 AND status = 'pending' AND expires_at < $2")
+            .bind(id)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

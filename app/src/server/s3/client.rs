@@ -174,7 +174,11 @@ impl S3Client {
                 .iter()
                 .map(|(k, v)| {
                     let (k, v) = (super::sigv4::uri_encode(k, true), super::sigv4::uri_encode(v, true));
-                    if v.is_empty() { k } else { format!("{k}={v}") }
+                    if v.is_empty() {
+                        k
+                    } else {
+                        format!("{k}={v}")
+                    }
                 })
                 .collect();
             url = format!("{url}?{}", qs.join("&"));
@@ -203,11 +207,23 @@ impl S3Client {
         })
     }
 
-    async fn send_bucket(&self, method: Method, query: Query, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<reqwest::Response, S3Error> {
+    async fn send_bucket(
+        &self,
+        method: Method,
+        query: Query,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, S3Error> {
         self.send(method, self.bucket.endpoint.bucket(&self.bucket.name), query, headers, body).await
     }
 
-    async fn send_object(&self, method: Method, key: &str, query: Query, body: Vec<u8>) -> Result<reqwest::Response, S3Error> {
+    async fn send_object(
+        &self,
+        method: Method,
+        key: &str,
+        query: Query,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, S3Error> {
         self.send(method, self.bucket.endpoint.object(&self.bucket.name, key), query, vec![], body).await
     }
 
@@ -287,7 +303,12 @@ impl S3Client {
 
     /// Starts a multipart upload and returns its upload id. With [`PartChecksums::Sha256`] S3
     /// refuses any part without a matching `x-amz-checksum-sha256` and keeps a composite checksum.
-    pub async fn create_multipart_upload(&self, key: &str, content_type: &str, checksums: PartChecksums) -> Result<String, S3Error> {
+    pub async fn create_multipart_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        checksums: PartChecksums,
+    ) -> Result<String, S3Error> {
         let loc = self.bucket.endpoint.object(&self.bucket.name, key);
         let mut headers = vec![("content-type".into(), content_type.to_owned())];
         if checksums == PartChecksums::Sha256 {
@@ -311,7 +332,9 @@ impl S3Client {
                 let number = xml::first(&part, "PartNumber").and_then(|n| n.parse().ok());
                 let size = xml::first(&part, "Size").and_then(|n| n.parse().ok());
                 let (Some(number), Some(size), Some(etag)) = (number, size, xml::first(&part, "ETag")) else {
-                    return Err(S3Error::InvalidResponse(format!("a ListParts part without number, size or ETag: {part:?}")));
+                    return Err(S3Error::InvalidResponse(format!(
+                        "a ListParts part without number, size or ETag: {part:?}"
+                    )));
                 };
                 parts.push(StoredPart { number, size, etag, checksum_sha256: xml::first(&part, "ChecksumSHA256") });
             }
@@ -326,16 +349,30 @@ impl S3Client {
 
     /// Completes a multipart upload from its parts (number, ETag and, for an upload created with
     /// checksums, each part's checksum); returns the object's ETag.
-    pub async fn complete_multipart_upload(&self, key: &str, upload_id: &str, parts: &[CompletedPart]) -> Result<String, S3Error> {
+    pub async fn complete_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<String, S3Error> {
         let body: String = parts
             .iter()
             .map(|p| {
-                let sum = p.checksum_sha256.as_deref().map(|c| format!("<ChecksumSHA256>{}</ChecksumSHA256>", xml::escape(c)));
-                format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{}</Part>", p.number, xml::escape(&p.etag), sum.unwrap_or_default())
+                let sum = p
+                    .checksum_sha256
+                    .as_deref()
+                    .map(|c| format!("<ChecksumSHA256>{}</ChecksumSHA256>", xml::escape(c)));
+                format!(
+                    "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{}</Part>",
+                    p.number,
+                    xml::escape(&p.etag),
+                    sum.unwrap_or_default()
+                )
             })
             .collect();
         let body = format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>");
-        let text = self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;
+        let text =
+            self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;
         // S3 may answer 200 with an <Error> body when completion fails late.
         if xml::root(&text) == Some("Error") {
             return Err(S3Error::Service {

@@ -37,9 +37,9 @@ impl Endpoint {
 
     /// A custom endpoint such as `http://127.0.0.1:3900` or `https://<account>.r2.cloudflarestorage.com`.
     pub fn custom(url: &str, path_style: bool) -> Result<Self, EndpointError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| EndpointError(format!("{url:?} is not a URL (expected http://host[:port] or https://host[:port])")))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            EndpointError(format!("{url:?} is not a URL (expected http://host[:port] or https://host[:port])"))
+        })?;
         if scheme != "http" && scheme != "https" {
             return Err(EndpointError(format!("{url:?}: the scheme must be http or https")));
         }
@@ -58,7 +58,11 @@ impl Endpoint {
     /// bucket sub-resources such as `?cors`.
     pub fn bucket(&self, bucket: &str) -> Location {
         if self.path_style {
-            Location { scheme: self.scheme.clone(), host: self.host.clone(), path: format!("/{}", uri_encode(bucket, true)) }
+            Location {
+                scheme: self.scheme.clone(),
+                host: self.host.clone(),
+                path: format!("/{}", uri_encode(bucket, true)),
+            }
         } else {
             Location { scheme: self.scheme.clone(), host: format!("{bucket}.{}", self.host), path: "/".into() }
         }
@@ -74,7 +78,11 @@ impl Endpoint {
                 path: format!("/{}/{encoded}", uri_encode(bucket, true)),
             }
         } else {
-            Location { scheme: self.scheme.clone(), host: format!("{bucket}.{}", self.host), path: format!("/{encoded}") }
+            Location {
+                scheme: self.scheme.clone(),
+                host: format!("{bucket}.{}", self.host),
+                path: format!("/{encoded}"),
+            }
         }
     }
 }

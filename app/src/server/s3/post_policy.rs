@@ -264,7 +264,10 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
         assert_eq!(b64.len(), 864);
         assert!(b64.starts_with("eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0K"));
-        assert_eq!(bucket(None).signer.sign("20151229", &b64), "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e");
+        assert_eq!(
+            bucket(None).signer.sign("20151229", &b64),
+            "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e"
+        );
     }
 
     #[test]
@@ -281,9 +284,18 @@ mod tests {
         assert_eq!(
             names,
             [
-                "key", "Content-Type", "success_action_status", "x-amz-meta-uuid", "x-amz-checksum-algorithm",
+                "key",
+                "Content-Type",
+                "success_action_status",
+                "x-amz-meta-uuid",
+                "x-amz-checksum-algorithm",
                 "x-amz-checksum-sha256",
-                "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-security-token", "policy", "x-amz-signature"
+                "x-amz-algorithm",
+                "x-amz-credential",
+                "x-amz-date",
+                "x-amz-security-token",
+                "policy",
+                "x-amz-signature"
             ]
         );
         assert_eq!(form.url, "http://127.0.0.1:3900/sigv4examplebucket");

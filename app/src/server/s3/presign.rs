@@ -110,7 +110,8 @@ impl Bucket {
         expiry: Expiry,
         now: OffsetDateTime,
     ) -> PresignedRequest {
-        let query = vec![("partNumber".to_owned(), part_number.to_string()), ("uploadId".to_owned(), upload_id.to_owned())];
+        let query =
+            vec![("partNumber".to_owned(), part_number.to_string()), ("uploadId".to_owned(), upload_id.to_owned())];
         let mut headers = vec![];
         if let Some(len) = c.content_length {
             headers.push(("content-length".to_owned(), len.to_string()));
@@ -124,10 +125,8 @@ impl Bucket {
 
 /// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / RFC 5987).
 pub fn content_disposition_attachment(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
+    let fallback: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", uri_encode(name, true))
 }
 
@@ -153,6 +152,9 @@ mod tests {
     #[test]
     fn content_disposition_keeps_unicode_and_quotes_safely() {
         let v = content_disposition_attachment("rapport \"final\" é.pdf");
-        assert_eq!(v, "attachment; filename=\"rapport _final_ _.pdf\"; filename*=UTF-8''rapport%20%22final%22%20%C3%A9.pdf");
+        assert_eq!(
+            v,
+            "attachment; filename=\"rapport _final_ _.pdf\"; filename*=UTF-8''rapport%20%22final%22%20%C3%A9.pdf"
+        );
     }
 }

@@ -370,7 +370,10 @@ mod tests {
             headers: h(&[("host", "examplebucket.s3.amazonaws.com")]),
             payload_hash: UNSIGNED_PAYLOAD,
         };
-        assert_eq!(sha256_hex(creq.render().as_bytes()), "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
+        assert_eq!(
+            sha256_hex(creq.render().as_bytes()),
+            "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04"
+        );
     }
 
     fn authorization(added: &[(String, String)]) -> &str {
@@ -429,7 +432,8 @@ mod tests {
             EMPTY_SHA256,
             at("20130524T000000Z"),
         );
-        assert!(authorization(&added).ends_with("Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"));
+        assert!(authorization(&added)
+            .ends_with("Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"));
     }
 
     #[test]
@@ -443,7 +447,8 @@ mod tests {
             EMPTY_SHA256,
             at("20130524T000000Z"),
         );
-        assert!(authorization(&added).ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
+        assert!(authorization(&added)
+            .ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
     }
 
     #[test]
