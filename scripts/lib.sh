@@ -29,6 +29,12 @@ ensure_wasm_target() {
   else say "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; fi
 }
 
+# rustfmt and clippy gate every change (scripts/test); rust-toolchain.toml names them too.
+ensure_lint_tools() {
+  if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then skip "rustfmt and clippy: present"
+  else say "adding rustfmt and clippy"; rustup component add rustfmt clippy; fi
+}
+
 ensure_cargo_leptos() {
   if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then skip "cargo-leptos $CARGO_LEPTOS_VERSION: present"
   else
@@ -75,6 +81,7 @@ ensure_chromium() {
 # The build tools: what `cargo leptos build --release` needs.
 ensure_build_tools() {
   ensure_wasm_target
+  ensure_lint_tools
   ensure_cargo_leptos
   ensure_wasm_bindgen
   ensure_node_modules

@@ -7,7 +7,7 @@ use reqwest::Method;
 use time::OffsetDateTime;
 
 use super::endpoint::Location;
-use super::sigv4::{sha256_hex, EMPTY_SHA256};
+use super::sigv4::{PayloadHash, SignableRequest};
 use super::{xml, Bucket};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,18 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// The one reading of S3's refusals, whatever the status (S3 may answer 200 with an `<Error>`
+    /// body). HEAD answers have no body, so their code is named after the status, letting callers
+    /// match codes without caring which method failed.
+    fn from_answer(status: u16, body: &str) -> Self {
+        let code = xml::first(body, "Code").unwrap_or_else(|| match status {
+            403 => "AccessDenied".into(),
+            404 => "NotFound".into(),
+            _ => format!("Http{status}"),
+        });
+        S3Error::Service { status, code, message: xml::first(body, "Message").unwrap_or_default() }
+    }
+
     pub fn code(&self) -> Option<&str> {
         match self {
             S3Error::Service { code, .. } => Some(code),
@@ -148,43 +160,40 @@ impl S3Client {
         &self.bucket
     }
 
+    /// The URL and headers to send, signed at `now`. URL and signature come from one
+    /// [`SignableRequest`], so the path and query S3 reads back are the ones that were signed.
+    /// `host` is signed but left to the HTTP client to send, from the URL.
+    fn signed_request(
+        &self,
+        method: &Method,
+        loc: &Location,
+        query: Query,
+        mut headers: Vec<(String, String)>,
+        payload: PayloadHash,
+        now: OffsetDateTime,
+    ) -> (String, Vec<(String, String)>) {
+        headers.push(("host".into(), loc.host.clone()));
+        let req = SignableRequest { method: method.as_str(), path: &loc.path, query, headers, payload };
+        let added = self.bucket.signer.sign_headers(&req, now);
+        let url = format!("{}{}", loc.origin(), req.path_and_query());
+        let mut headers = req.headers;
+        headers.retain(|(n, _)| n != "host");
+        headers.extend(added);
+        (url, headers)
+    }
+
     async fn send(
         &self,
         method: Method,
         loc: Location,
         query: Query,
-        mut headers: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, S3Error> {
-        let payload_hash = if body.is_empty() { EMPTY_SHA256.to_owned() } else { sha256_hex(&body) };
-        headers.push(("host".into(), loc.host.clone()));
-        let added = self.bucket.signer.sign_headers(
-            method.as_str(),
-            &loc.path,
-            &query,
-            &headers,
-            &payload_hash,
-            OffsetDateTime::now_utc(),
-        );
-        let mut url = loc.url();
-        let mut sorted = query.clone();
-        sorted.sort();
-        if !sorted.is_empty() {
-            let qs: Vec<String> = sorted
-                .iter()
-                .map(|(k, v)| {
-                    let (k, v) = (super::sigv4::uri_encode(k, true), super::sigv4::uri_encode(v, true));
-                    if v.is_empty() {
-                        k
-                    } else {
-                        format!("{k}={v}")
-                    }
-                })
-                .collect();
-            url = format!("{url}?{}", qs.join("&"));
-        }
+        let payload = PayloadHash::from_body(&body);
+        let (url, headers) = self.signed_request(&method, &loc, query, headers, payload, OffsetDateTime::now_utc());
         let mut req = self.http.request(method.clone(), url);
-        for (n, v) in headers.iter().chain(added.iter()).filter(|(n, _)| n != "host") {
+        for (n, v) in &headers {
             req = req.header(n.as_str(), v.as_str());
         }
         let resp = req.body(body).send().await?;
@@ -193,18 +202,7 @@ impl S3Client {
         }
         let status = resp.status().as_u16();
         let text = if method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
-        Err(match xml::first(&text, "Code") {
-            Some(code) => S3Error::Service { status, code, message: xml::first(&text, "Message").unwrap_or_default() },
-            None => S3Error::Service {
-                status,
-                code: match status {
-                    403 => "AccessDenied".into(),
-                    404 => "NotFound".into(),
-                    _ => format!("Http{status}"),
-                },
-                message: String::new(),
-            },
-        })
+        Err(S3Error::from_answer(status, &text))
     }
 
     async fn send_bucket(
@@ -375,11 +373,7 @@ impl S3Client {
             self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;
         // S3 may answer 200 with an <Error> body when completion fails late.
         if xml::root(&text) == Some("Error") {
-            return Err(S3Error::Service {
-                status: 200,
-                code: xml::first(&text, "Code").unwrap_or_default(),
-                message: xml::first(&text, "Message").unwrap_or_default(),
-            });
+            return Err(S3Error::from_answer(200, &text));
         }
         xml::first(&text, "ETag").ok_or_else(|| S3Error::InvalidResponse(format!("no ETag in {text:?}")))
     }
@@ -397,7 +391,63 @@ impl S3Client {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use super::super::sigv4::{canonical_query, Credentials, Signer};
+    use super::super::Endpoint;
     use super::*;
+
+    fn client() -> S3Client {
+        S3Client::new(Bucket {
+            name: "bkt".into(),
+            endpoint: Endpoint::custom("http://127.0.0.1:3900", true).unwrap(),
+            signer: Arc::new(Signer::new(
+                Credentials { access_key_id: "AK".into(), secret_access_key: "SK".into(), session_token: None },
+                "garage",
+            )),
+        })
+    }
+
+    #[test]
+    fn the_url_sent_carries_the_query_that_was_signed() {
+        let c = client();
+        let loc = c.bucket.endpoint.object("bkt", "dir/ü ~x");
+        let query = q(&[("prefix", "a b/c~d é"), ("uploads", ""), ("max-keys", "2")]);
+        let now = time::macros::datetime!(2013-05-24 00:00:00 UTC);
+        let (url, headers) =
+            c.signed_request(&Method::GET, &loc, query.clone(), vec![], PayloadHash::from_body(b""), now);
+        let signed = SignableRequest {
+            method: "GET",
+            path: &loc.path,
+            query: query.clone(),
+            headers: vec![("host".into(), loc.host.clone())],
+            payload: PayloadHash::Empty,
+        };
+        let signed_query = signed.canonical_request().lines().nth(2).unwrap().to_owned();
+        assert_eq!(signed_query, "max-keys=2&prefix=a%20b%2Fc~d%20%C3%A9&uploads=");
+        assert_eq!(url, format!("http://127.0.0.1:3900/bkt/dir/%C3%BC%20~x?{signed_query}"));
+        assert_eq!(url.split_once('?').map(|(_, q)| q.to_owned()), Some(canonical_query(&query)));
+        // The same request signed by hand carries the same signature: nothing was re-encoded.
+        let by_hand = c.bucket.signer.sign_headers(&signed, now);
+        assert_eq!(
+            headers.iter().find(|(n, _)| n == "authorization"),
+            by_hand.iter().find(|(n, _)| n == "authorization")
+        );
+        assert!(headers.iter().all(|(n, _)| n != "host"));
+    }
+
+    #[test]
+    fn refusals_read_the_same_with_or_without_a_body() {
+        let body = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
+        let e = S3Error::from_answer(404, body);
+        assert!(
+            matches!(&e, S3Error::Service { status: 404, code, message } if code == "NoSuchUpload" && message == "gone")
+        );
+        assert_eq!(S3Error::from_answer(404, "").code(), Some("NotFound"));
+        assert_eq!(S3Error::from_answer(403, "").code(), Some("AccessDenied"));
+        assert_eq!(S3Error::from_answer(500, "").code(), Some("Http500"));
+        assert_eq!(S3Error::from_answer(200, body).code(), Some("NoSuchUpload"));
+    }
 
     #[test]
     fn a_cors_rule_round_trips_through_xml() {

@@ -21,7 +21,12 @@ pub struct Location {
 
 impl Location {
     pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.host, self.path)
+        format!("{}{}", self.origin(), self.path)
+    }
+
+    /// `scheme://host[:port]`: what goes before a path (and query) built elsewhere.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
     }
 }
 

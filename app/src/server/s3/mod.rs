@@ -14,7 +14,7 @@ pub use client::{CompletedPart, CorsRule, ObjectInfo, PartChecksums, S3Client, S
 pub use endpoint::Endpoint;
 pub use post_policy::{PostForm, PostPolicy, Success};
 pub use presign::{Expiry, PartConstraints, PresignedRequest, PutConstraints};
-pub use sigv4::{Credentials, Signer};
+pub use sigv4::{Credentials, PayloadHash, SignableRequest, Signer};
 
 /// One bucket at one endpoint, with the signer for it: the unit everything here works on.
 #[derive(Clone, Debug)]

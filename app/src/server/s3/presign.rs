@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use super::sigv4::uri_encode;
+use super::sigv4::{uri_encode, PayloadHash, SignableRequest};
 use super::Bucket;
 
 /// Longest validity S3 accepts for a presigned URL: 7 days.
@@ -73,7 +73,8 @@ impl Bucket {
         let loc = self.endpoint.object(&self.name, key);
         let mut signed = vec![("host".to_owned(), loc.host.clone())];
         signed.extend(headers.iter().cloned());
-        let q = self.signer.presign_query(method, &loc.path, &query, &signed, expiry.as_secs(), now);
+        let req = SignableRequest { method, path: &loc.path, query, headers: signed, payload: PayloadHash::Unsigned };
+        let q = self.signer.presign_query(&req, expiry.as_secs(), now);
         PresignedRequest { method, url: format!("{}?{q}", loc.url()), headers }
     }
 

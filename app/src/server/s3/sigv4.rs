@@ -14,9 +14,8 @@ use time::OffsetDateTime;
 type HmacSha256 = Hmac<Sha256>;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-/// SHA-256 of the empty string, the payload hash of every body-less request.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const SERVICE: &str = "s3";
 
 /// Access key, secret and, for temporary credentials, the session token.
@@ -109,19 +108,82 @@ pub fn uri_decode(input: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A request reduced to what SigV4 signs. `path` is already URI-encoded (S3 encodes it once and
-/// never normalises it); query values and header values are raw.
+/// The last line of a canonical request: what the signature says about the body. An enum rather
+/// than a string so that "no body", "body not known yet" and "this body" cannot be confused, and
+/// the one magic constant of each lives here only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayloadHash {
+    /// No body. S3 still wants a hash: the one of the empty string.
+    Empty,
+    /// The body does not exist yet when signing (presigned URLs), so only the rest is vouched for.
+    Unsigned,
+    /// Lower-case hex SHA-256 of the body; [`PayloadHash::from_body`] computes it.
+    Sha256(String),
+}
+
+impl PayloadHash {
+    /// The hash of a body in hand, [`PayloadHash::Empty`] for none, so callers never special-case
+    /// the empty body themselves.
+    pub fn from_body(body: &[u8]) -> Self {
+        if body.is_empty() {
+            PayloadHash::Empty
+        } else {
+            PayloadHash::Sha256(sha256_hex(body))
+        }
+    }
+
+    /// The value signed and sent as `x-amz-content-sha256`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PayloadHash::Empty => EMPTY_SHA256,
+            PayloadHash::Unsigned => UNSIGNED_PAYLOAD,
+            PayloadHash::Sha256(hex) => hex,
+        }
+    }
+}
+
+impl fmt::Display for PayloadHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The query string both signed and sent. S3 rebuilds the canonical query from the URL it receives,
+/// so the two must be the same bytes: writing both here makes that hold by construction. Keys and
+/// values are encoded (RFC 3986, `/` included) before sorting, as the spec sorts encoded names; an
+/// empty value keeps its `=` (`cors=`), which S3 reads the same as a bare `cors`.
+pub fn canonical_query(pairs: &[(String, String)]) -> String {
+    let mut encoded: Vec<(String, String)> =
+        pairs.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
+    encoded.sort();
+    let mut out = String::new();
+    for (k, v) in encoded {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&k);
+        out.push('=');
+        out.push_str(&v);
+    }
+    out
+}
+
+/// One request as SigV4 sees it, shared by header signing and presigning so both read the same
+/// fields the same way. `path` is the URI-encoded path exactly as sent: S3 signs it encoded once and
+/// never normalised (`a/../b` stays). Query and header values are raw; this type encodes them.
 #[derive(Clone, Debug)]
-pub struct CanonicalRequest<'a> {
+pub struct SignableRequest<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub query: Vec<(String, String)>,
+    /// Must hold `host` and every other header the receiver is bound to send.
     pub headers: Vec<(String, String)>,
-    pub payload_hash: &'a str,
+    pub payload: PayloadHash,
 }
 
-impl CanonicalRequest<'_> {
-    /// `a;b;c`: lower-case header names, sorted.
+impl SignableRequest<'_> {
+    /// `a;b;c`: lower-case header names, sorted. It is both part of the canonical request and sent
+    /// alongside the signature, which is how S3 knows which headers to re-read.
     pub fn signed_headers(&self) -> String {
         let mut names: Vec<String> = self.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
         names.sort();
@@ -129,14 +191,7 @@ impl CanonicalRequest<'_> {
         names.join(";")
     }
 
-    pub fn canonical_query(&self) -> String {
-        let mut pairs: Vec<(String, String)> =
-            self.query.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
-        pairs.sort();
-        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
-    }
-
-    pub fn canonical_headers(&self) -> String {
+    fn canonical_headers(&self) -> String {
         let mut hs: Vec<(String, String)> = self
             .headers
             .iter()
@@ -153,16 +208,27 @@ impl CanonicalRequest<'_> {
         out
     }
 
-    pub fn render(&self) -> String {
+    /// The text whose hash is signed. Public because it is what to compare when S3 answers
+    /// `SignatureDoesNotMatch` (its answer quotes the canonical request it computed) and in AWS's examples.
+    pub fn canonical_request(&self) -> String {
         format!(
             "{}\n{}\n{}\n{}\n{}\n{}",
             self.method,
             self.path,
-            self.canonical_query(),
+            canonical_query(&self.query),
             self.canonical_headers(),
             self.signed_headers(),
-            self.payload_hash
+            self.payload
         )
+    }
+
+    /// Path and query as they go on the wire, from the same writer as the signed query.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            self.path.to_owned()
+        } else {
+            format!("{}?{}", self.path, canonical_query(&self.query))
+        }
     }
 }
 
@@ -230,73 +296,50 @@ impl Signer {
         )
     }
 
-    /// Header authentication: returns the headers to add (`x-amz-date`, `x-amz-content-sha256`,
-    /// `x-amz-security-token` when present, and `authorization`). `headers` must already hold
-    /// `host` and whatever else is to be signed.
-    pub fn sign_headers(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(String, String)],
-        headers: &[(String, String)],
-        payload_hash: &str,
-        now: OffsetDateTime,
-    ) -> Vec<(String, String)> {
+    /// Header authentication. Returns the headers to add (`x-amz-content-sha256`, `x-amz-date`,
+    /// `x-amz-security-token` when present, and `authorization`) rather than a new request, so the
+    /// caller keeps sending exactly what it built.
+    pub fn sign_headers(&self, req: &SignableRequest<'_>, now: OffsetDateTime) -> Vec<(String, String)> {
         let when = AmzDate::new(now);
         let mut added = vec![
-            ("x-amz-content-sha256".to_owned(), payload_hash.to_owned()),
+            ("x-amz-content-sha256".to_owned(), req.payload.to_string()),
             ("x-amz-date".to_owned(), when.datetime.clone()),
         ];
         if let Some(token) = &self.credentials.session_token {
             added.push(("x-amz-security-token".to_owned(), token.clone()));
         }
-        let mut all = headers.to_vec();
-        all.extend(added.iter().cloned());
-        let creq = CanonicalRequest { method, path, query: query.to_vec(), headers: all, payload_hash };
-        let signature = self.sign(&when.date, &self.string_to_sign(&when, &creq.render()));
+        let mut signed = req.clone();
+        signed.headers.extend(added.iter().cloned());
+        let signature = self.sign(&when.date, &self.string_to_sign(&when, &signed.canonical_request()));
         added.push((
             "authorization".to_owned(),
             format!(
                 "{ALGORITHM} Credential={},SignedHeaders={},Signature={signature}",
                 self.credential(&when.date),
-                creq.signed_headers()
+                signed.signed_headers()
             ),
         ));
         added
     }
 
-    /// Query-string authentication. Returns the complete query string (sorted, encoded, ending in
-    /// `X-Amz-Signature`). `headers` must hold `host` and every header the client is bound to send.
-    pub fn presign_query(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(String, String)],
-        headers: &[(String, String)],
-        expires_secs: u32,
-        now: OffsetDateTime,
-    ) -> String {
+    /// Query-string authentication. Returns the complete query string (the request's own pairs and
+    /// the `X-Amz-*` ones, sorted and encoded, then `X-Amz-Signature`, which cannot sign itself).
+    /// S3 presigned URLs sign the body as [`PayloadHash::Unsigned`]: it does not exist yet.
+    pub fn presign_query(&self, req: &SignableRequest<'_>, expires_secs: u32, now: OffsetDateTime) -> String {
         let when = AmzDate::new(now);
-        let mut creq = CanonicalRequest {
-            method,
-            path,
-            query: query.to_vec(),
-            headers: headers.to_vec(),
-            payload_hash: UNSIGNED_PAYLOAD,
-        };
-        let signed_headers = creq.signed_headers();
-        creq.query.extend([
+        let mut signed = req.clone();
+        signed.query.extend([
             ("X-Amz-Algorithm".to_owned(), ALGORITHM.to_owned()),
             ("X-Amz-Credential".to_owned(), self.credential(&when.date)),
             ("X-Amz-Date".to_owned(), when.datetime.clone()),
             ("X-Amz-Expires".to_owned(), expires_secs.to_string()),
-            ("X-Amz-SignedHeaders".to_owned(), signed_headers),
+            ("X-Amz-SignedHeaders".to_owned(), req.signed_headers()),
         ]);
         if let Some(token) = &self.credentials.session_token {
-            creq.query.push(("X-Amz-Security-Token".to_owned(), token.clone()));
+            signed.query.push(("X-Amz-Security-Token".to_owned(), token.clone()));
         }
-        let signature = self.sign(&when.date, &self.string_to_sign(&when, &creq.render()));
-        format!("{}&X-Amz-Signature={signature}", creq.canonical_query())
+        let signature = self.sign(&when.date, &self.string_to_sign(&when, &signed.canonical_request()));
+        format!("{}&X-Amz-Signature={signature}", canonical_query(&signed.query))
     }
 }
 
@@ -324,6 +367,16 @@ mod tests {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
+    fn req<'a>(
+        method: &'a str,
+        path: &'a str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        payload: PayloadHash,
+    ) -> SignableRequest<'a> {
+        SignableRequest { method, path, query: h(query), headers: h(headers), payload }
+    }
+
     #[test]
     fn the_signing_key_matches_the_post_example() {
         let key = derive_signing_key(SECRET, "20151229", "us-east-1", "s3");
@@ -347,8 +400,8 @@ mod tests {
     #[test]
     fn the_presigned_get_example_signs_as_published() {
         let s = example_signer();
-        let host = h(&[("host", "examplebucket.s3.amazonaws.com")]);
-        let q = s.presign_query("GET", "/test.txt", &[], &host, 86400, at("20130524T000000Z"));
+        let get = req("GET", "/test.txt", &[], &[("host", "examplebucket.s3.amazonaws.com")], PayloadHash::Unsigned);
+        let q = s.presign_query(&get, 86400, at("20130524T000000Z"));
         assert_eq!(
             q,
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
@@ -357,21 +410,21 @@ mod tests {
 
     #[test]
     fn the_presigned_get_canonical_request_hashes_as_published() {
-        let creq = CanonicalRequest {
-            method: "GET",
-            path: "/test.txt",
-            query: h(&[
+        let creq = req(
+            "GET",
+            "/test.txt",
+            &[
                 ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
                 ("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"),
                 ("X-Amz-Date", "20130524T000000Z"),
                 ("X-Amz-Expires", "86400"),
                 ("X-Amz-SignedHeaders", "host"),
-            ]),
-            headers: h(&[("host", "examplebucket.s3.amazonaws.com")]),
-            payload_hash: UNSIGNED_PAYLOAD,
-        };
+            ],
+            &[("host", "examplebucket.s3.amazonaws.com")],
+            PayloadHash::Unsigned,
+        );
         assert_eq!(
-            sha256_hex(creq.render().as_bytes()),
+            sha256_hex(creq.canonical_request().as_bytes()),
             "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04"
         );
     }
@@ -383,14 +436,14 @@ mod tests {
     #[test]
     fn a_ranged_get_signs_as_published() {
         let s = example_signer();
-        let added = s.sign_headers(
+        let get = req(
             "GET",
             "/test.txt",
             &[],
-            &h(&[("host", "examplebucket.s3.amazonaws.com"), ("range", "bytes=0-9")]),
-            EMPTY_SHA256,
-            at("20130524T000000Z"),
+            &[("host", "examplebucket.s3.amazonaws.com"), ("range", "bytes=0-9")],
+            PayloadHash::Empty,
         );
+        let added = s.sign_headers(&get, at("20130524T000000Z"));
         assert_eq!(
             authorization(&added),
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
@@ -401,21 +454,21 @@ mod tests {
     fn a_put_with_a_dollar_in_the_key_signs_as_published() {
         let s = example_signer();
         let body = b"Welcome to Amazon S3.";
-        let hash = sha256_hex(body);
-        assert_eq!(hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+        let hash = PayloadHash::from_body(body);
+        assert_eq!(hash.as_str(), "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
         let path = format!("/{}", uri_encode("test$file.text", false));
-        let added = s.sign_headers(
+        let put = req(
             "PUT",
             &path,
             &[],
-            &h(&[
+            &[
                 ("host", "examplebucket.s3.amazonaws.com"),
                 ("date", "Fri, 24 May 2013 00:00:00 GMT"),
                 ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-            ]),
-            &hash,
-            at("20130524T000000Z"),
+            ],
+            hash,
         );
+        let added = s.sign_headers(&put, at("20130524T000000Z"));
         assert!(authorization(&added).ends_with(
             "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
         ));
@@ -424,14 +477,9 @@ mod tests {
     #[test]
     fn a_subresource_get_signs_as_published() {
         let s = example_signer();
-        let added = s.sign_headers(
-            "GET",
-            "/",
-            &h(&[("lifecycle", "")]),
-            &h(&[("host", "examplebucket.s3.amazonaws.com")]),
-            EMPTY_SHA256,
-            at("20130524T000000Z"),
-        );
+        let get =
+            req("GET", "/", &[("lifecycle", "")], &[("host", "examplebucket.s3.amazonaws.com")], PayloadHash::Empty);
+        let added = s.sign_headers(&get, at("20130524T000000Z"));
         assert!(authorization(&added)
             .ends_with("Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"));
     }
@@ -439,14 +487,14 @@ mod tests {
     #[test]
     fn a_listing_with_query_parameters_signs_as_published() {
         let s = example_signer();
-        let added = s.sign_headers(
+        let get = req(
             "GET",
             "/",
-            &h(&[("prefix", "J"), ("max-keys", "2")]),
-            &h(&[("host", "examplebucket.s3.amazonaws.com")]),
-            EMPTY_SHA256,
-            at("20130524T000000Z"),
+            &[("prefix", "J"), ("max-keys", "2")],
+            &[("host", "examplebucket.s3.amazonaws.com")],
+            PayloadHash::Empty,
         );
+        let added = s.sign_headers(&get, at("20130524T000000Z"));
         assert!(authorization(&added)
             .ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
     }
@@ -456,11 +504,58 @@ mod tests {
         let mut creds = example_signer().credentials.clone();
         creds.session_token = Some("TOKEN/+=".into());
         let s = Signer::new(creds, "us-east-1");
-        let added = s.sign_headers("GET", "/", &[], &h(&[("host", "h")]), EMPTY_SHA256, at("20130524T000000Z"));
+        let added = s.sign_headers(&req("GET", "/", &[], &[("host", "h")], PayloadHash::Empty), at("20130524T000000Z"));
         assert!(added.iter().any(|(n, v)| n == "x-amz-security-token" && v == "TOKEN/+="));
         assert!(authorization(&added).contains("x-amz-security-token"));
-        let q = s.presign_query("GET", "/k", &[], &h(&[("host", "h")]), 60, at("20130524T000000Z"));
+        let q = s.presign_query(
+            &req("GET", "/k", &[], &[("host", "h")], PayloadHash::Unsigned),
+            60,
+            at("20130524T000000Z"),
+        );
         assert!(q.contains("X-Amz-Security-Token=TOKEN%2F%2B%3D"));
+    }
+
+    #[test]
+    fn each_payload_hash_signs_its_canonical_value() {
+        let cases = [
+            (PayloadHash::Empty, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (PayloadHash::Unsigned, "UNSIGNED-PAYLOAD"),
+            (
+                PayloadHash::Sha256("44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072".into()),
+                "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
+            ),
+        ];
+        for (payload, value) in cases {
+            assert_eq!(payload.as_str(), value);
+            let creq = req("PUT", "/k", &[], &[("host", "h")], payload.clone());
+            assert_eq!(creq.canonical_request().lines().last(), Some(value), "{payload:?}");
+            let added = example_signer().sign_headers(&creq, at("20130524T000000Z"));
+            assert!(added.iter().any(|(n, v)| n == "x-amz-content-sha256" && v == value), "{payload:?}");
+        }
+        assert_eq!(PayloadHash::from_body(b""), PayloadHash::Empty);
+        assert_eq!(PayloadHash::from_body(b"").as_str(), sha256_hex(b""));
+        assert_eq!(
+            PayloadHash::from_body(b"Welcome to Amazon S3."),
+            PayloadHash::Sha256("44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072".into())
+        );
+    }
+
+    #[test]
+    fn the_signed_query_and_the_sent_query_are_the_same_string() {
+        let get = req(
+            "GET",
+            "/a%20b/~c",
+            &[("prefix", "a b/c~d é"), ("cors", ""), ("Z", "1"), ("a/b", "~")],
+            &[("host", "h")],
+            PayloadHash::Empty,
+        );
+        let expected = "Z=1&a%2Fb=~&cors=&prefix=a%20b%2Fc~d%20%C3%A9";
+        assert_eq!(canonical_query(&get.query), expected);
+        assert_eq!(get.canonical_request().lines().nth(2), Some(expected));
+        assert_eq!(get.path_and_query(), format!("/a%20b/~c?{expected}"));
+        let bare = req("GET", "/k", &[], &[("host", "h")], PayloadHash::Empty);
+        assert_eq!(bare.path_and_query(), "/k");
+        assert_eq!(bare.canonical_request().lines().nth(2), Some(""));
     }
 
     #[test]
