@@ -3,6 +3,8 @@
 pub mod api;
 pub mod app;
 pub mod components;
+pub mod dates;
+pub mod domain;
 pub mod model;
 pub mod pages;
 pub mod upload_queue;

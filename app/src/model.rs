@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{ContentType, ContentTypeError};
+
 /// Upload limits, defined once from the configuration: the server checks them, the signed policy
 /// enforces them, and the UI shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +25,26 @@ impl Limits {
         })
     }
 
+    /// Whether a file of `size` bytes and this reported type may be sent, and its type as it is
+    /// then stored and signed. The browser asks before it bothers the server, the server before it
+    /// signs; both say the same words.
+    pub fn check(&self, size: u64, content_type: &str) -> Result<ContentType, LimitError> {
+        if size == 0 {
+            return Err(LimitError::Empty);
+        }
+        if size > self.max_bytes {
+            return Err(LimitError::TooLarge { size, max: self.max_bytes });
+        }
+        let content_type = ContentType::of_file(content_type).map_err(LimitError::MalformedType)?;
+        if !self.allows_type(content_type.as_str()) {
+            return Err(LimitError::TypeNotAllowed {
+                content_type: content_type.to_string(),
+                allowed: self.allowed_types.clone(),
+            });
+        }
+        Ok(content_type)
+    }
+
     /// "100 MiB; image/*, application/pdf"
     pub fn describe(&self) -> String {
         let types = if self.allowed_types.iter().any(|t| t == "*") {
@@ -32,6 +54,19 @@ impl Limits {
         };
         format!("up to {} each; {types}", human_size(self.max_bytes))
     }
+}
+
+/// Why [`Limits::check`] refused a file; the message is for the user.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("The file is empty.")]
+    Empty,
+    #[error("The file is {}; the limit is {}.", human_size(*size), human_size(*max))]
+    TooLarge { size: u64, max: u64 },
+    #[error("Files of type {content_type} are not accepted (allowed: {}).", allowed.join(", "))]
+    TypeNotAllowed { content_type: String, allowed: Vec<String> },
+    #[error(transparent)]
+    MalformedType(ContentTypeError),
 }
 
 /// 1536 -> "1.5 KiB"
@@ -151,11 +186,45 @@ pub struct UploadRow {
     pub fingerprint: Option<String>,
 }
 
+/// What an account may do; stored as `user` or `admin`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
     Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("unknown role {s:?} (expected user or admin)")),
+        }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
 }
 
 /// The signed-in user, as pages see them.
@@ -374,6 +443,29 @@ mod tests {
         assert!(!l.allows_type("image/"));
         assert!(Limits { max_bytes: 1, multipart_threshold: 1, allowed_types: vec!["*".into()] }
             .allows_type("anything/at-all"));
+    }
+
+    #[test]
+    fn limits_check_size_then_type_and_return_the_type_to_store() {
+        let l = Limits { max_bytes: 10, multipart_threshold: 10, allowed_types: vec!["image/*".into()] };
+        assert_eq!(l.check(0, "image/png"), Err(LimitError::Empty));
+        assert_eq!(l.check(11, "image/png").unwrap_err().to_string(), "The file is 11 bytes; the limit is 10 bytes.");
+        assert_eq!(
+            l.check(1, "text/plain").unwrap_err().to_string(),
+            "Files of type text/plain are not accepted (allowed: image/*)."
+        );
+        assert!(matches!(l.check(1, "image/png\0"), Err(LimitError::MalformedType(_))));
+        assert_eq!(l.check(1, " IMAGE/PNG ").unwrap().as_str(), "image/png");
+        let any = Limits { allowed_types: vec!["*".into()], ..l };
+        assert_eq!(any.check(1, "").unwrap().as_str(), "application/octet-stream");
+    }
+
+    #[test]
+    fn roles_read_back_what_they_store() {
+        for role in [Role::User, Role::Admin] {
+            assert_eq!(Role::try_from(role.as_str().to_owned()), Ok(role));
+        }
+        assert!(Role::try_from("root".to_owned()).is_err());
     }
 
     #[test]

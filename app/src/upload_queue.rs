@@ -17,9 +17,7 @@
 //! A transport must not report anything for requests it aborted on [`Command::Abort`]: a late
 //! failure of an aborted send would otherwise be taken for the failure of its replacement.
 
-use crate::model::{
-    human_size, part_count, part_range, part_size_for, Limits, PartUrl, PartUrls, SendPlan, UploadTicket,
-};
+use crate::model::{part_count, part_range, part_size_for, Limits, PartUrl, PartUrls, SendPlan, UploadTicket};
 
 /// Files sending bytes at once: enough to fill most uplinks, few enough that each one shows progress.
 pub const MAX_FILES_UPLOADING: usize = 3;
@@ -290,16 +288,7 @@ pub fn classify_part_failure(status: u16, body: &str) -> PartFailure {
 /// The reason the browser refuses a file before asking the server; the same rules the server
 /// applies and the signed policy enforces.
 pub fn refusal(limits: &Limits, size: u64, content_type: &str) -> Option<String> {
-    let ct = if content_type.is_empty() { "application/octet-stream" } else { content_type };
-    if size == 0 {
-        Some("The file is empty.".into())
-    } else if size > limits.max_bytes {
-        Some(format!("The file is {}; the limit is {}.", human_size(size), human_size(limits.max_bytes)))
-    } else if !limits.allows_type(ct) {
-        Some(format!("Files of type {ct} are not accepted (allowed: {}).", limits.allowed_types.join(", ")))
-    } else {
-        None
-    }
+    limits.check(size, content_type).err().map(|e| e.to_string())
 }
 
 /// Less than a minute of validity left (by the server's clock, measured with ours since arrival,

@@ -1,5 +1,7 @@
 //! The server binary's subcommands.
 
+use app::model::Role;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -31,8 +33,8 @@ pub enum Command {
     /// Make an account a user or an admin (signs it out everywhere).
     SetRole {
         email: String,
-        #[arg(value_parser = ["user", "admin"])]
-        role: String,
+        #[arg(value_parser = PossibleValuesParser::new(["user", "admin"]).try_map(|r| r.parse::<Role>()))]
+        role: Role,
     },
     /// Settle pending uploads whose signature expired (completed if the object is there, else expired).
     Reconcile,

@@ -1,7 +1,9 @@
 use clap::Parser;
 
+use app::domain::{Email, Password};
+use app::model::Role;
 use app::server::bucket_setup::CorsChange;
-use app::server::s3::S3Client;
+use app::server::db::users::CreateError;
 use app::server::{auth, bucket_setup, db, doctor, uploads, Config};
 use server::cli::{BucketAction, Cli, Command};
 
@@ -48,7 +50,7 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
             println!("migrations applied");
         }
         Command::Bucket { action: BucketAction::ApplyCors } => {
-            let client = S3Client::new(config.s3.bucket());
+            let client = config.s3.client();
             match bucket_setup::apply_cors(&client, &config.public_url).await? {
                 CorsChange::Unchanged => {
                     println!("CORS of bucket {}: unchanged, already allows {}", config.s3.bucket, config.public_url)
@@ -61,7 +63,7 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
             }
         }
         Command::Bucket { action: BucketAction::ApplyLifecycle } => {
-            let client = S3Client::new(config.s3.bucket());
+            let client = config.s3.client();
             let before = client.get_bucket_lifecycle().await?;
             let ids = |x: &str| app::server::s3::xml::all(x, "ID").join(", ");
             client.put_bucket_lifecycle(bucket_setup::LIFECYCLE_XML).await?;
@@ -73,23 +75,26 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
             );
         }
         Command::CreateUser { email, admin } => {
-            let password = read_password()?;
-            if password.chars().count() < auth::MIN_PASSWORD_LEN {
-                return Err(format!("the password must have at least {} characters", auth::MIN_PASSWORD_LEN).into());
-            }
+            let email = Email::parse(&email).map_err(|_| format!("{email:?} is not an email address"))?;
+            let password = Password::new(read_password()?)
+                .map_err(|_| format!("the password must have at least {} characters", app::domain::MIN_PASSWORD_LEN))?;
             let pool = db::connect(&config.database_url).await?;
-            let role = if admin { "admin" } else { "user" };
-            let user = db::users::create(&pool, &email, role, &auth::hash_password(&password))
-                .await
-                .map_err(|_| format!("could not create {email}: an account with this email exists already"))?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = match db::users::create(&pool, &email, role, &auth::hash_password(password.as_str())).await {
+                Ok(user) => user,
+                Err(CreateError::EmailTaken) => {
+                    return Err(format!("could not create {email}: an account with this email exists already").into())
+                }
+                Err(CreateError::Db(e)) => return Err(e.into()),
+            };
             println!("created {} ({role})", user.email);
         }
         Command::SetRole { email, role } => {
+            let email = Email::parse(&email).map_err(|_| format!("{email:?} is not an email address"))?;
             let pool = db::connect(&config.database_url).await?;
-            if !db::users::set_role(&pool, &email, &role).await? {
+            let Some(user) = db::users::set_role(&pool, &email, role).await? else {
                 return Err(format!("no account has the email {email}").into());
-            }
-            let user = db::users::by_email(&pool, &email).await?.expect("it was just updated");
+            };
             let ended = db::sessions::revoke_all_for_user(&pool, &user.id).await?;
             println!("{} is now {role}; {ended} session(s) signed out", user.email);
         }
@@ -102,7 +107,7 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         }
         Command::Reconcile => {
             let pool = db::connect(&config.database_url).await?;
-            let r = uploads::reconcile(&pool, &S3Client::new(config.s3.bucket()), 10_000).await?;
+            let r = uploads::reconcile(&pool, &config.s3.client(), 10_000).await?;
             println!(
                 "reconciled: {} completed, {} expired, {} failed, {} errors",
                 r.completed, r.expired, r.failed, r.errors

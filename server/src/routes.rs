@@ -1,7 +1,7 @@
 //! Plain Axum routes beside the Leptos ones: health, the landing route for S3's redirects, and
 //! the same-origin guard for state-changing requests.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -10,6 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use app::api::ApiError;
+use app::server::db::users::User;
 use app::server::s3::sigv4::uri_encode;
 use app::server::s3::Expiry;
 use app::server::uploads::{self as service, LANDING_PATH};
@@ -25,15 +27,15 @@ pub fn router() -> Router<AppState> {
 /// 200 when the database answers and the bucket is reachable with our credentials, else 503.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let h = app::server::health::check(&state).await;
-    let word = |r: &Result<(), String>| match r {
+    let outcome = |r: &Result<(), String>| match r {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.clone(),
     };
     let code = if h.ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "status": if h.ok() { "ok" } else { "unavailable" },
-        "database": word(&h.database),
-        "bucket": word(&h.bucket),
+        "database": outcome(&h.database),
+        "bucket": outcome(&h.bucket),
     });
     (code, Json(body))
 }
@@ -44,44 +46,49 @@ struct Landing {
     key: String,
 }
 
+/// The signed-in user of a plain route's request, if any.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+    Ok(auth::user_from_headers(&state.db, headers).await?)
+}
+
 /// Where S3's 303 brings a browser after a plain-form upload: verify exactly as the dropzone's
-/// confirmation does, then back to the profile with the outcome.
+/// confirmation does, then back to the profile with the outcome. A browser is the caller, so
+/// every answer, refusals included, is a redirect to a page that shows it.
 async fn landing(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<Landing>, QueryRejection>,
 ) -> Redirect {
-    let Ok(Query(q)) = query else {
-        return Redirect::to(&format!(
-            "/profile?error={}",
-            uri_encode("S3 sent us back without naming the file.", true)
-        ));
+    let back_with = |e: ApiError| Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true)));
+    let Ok(Query(landing)) = query else {
+        return back_with(ApiError::Invalid("S3 sent us back without naming the file.".into()));
     };
-    let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
-        return Redirect::to("/signin");
+    let user = match signed_in(&state, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Redirect::to("/signin"),
+        Err(e) => return back_with(e),
     };
-    match service::land(&state, &user, &q.bucket, &q.key).await {
+    match service::land(&state, &user, &landing.bucket, &landing.key).await {
         Ok(row) => Redirect::to(&format!("/profile?uploaded={}", uri_encode(&row.file_name, true))),
-        Err(e) => Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true))),
+        Err(e) => back_with(e.into()),
     }
 }
 
 /// An admin's download: a presigned GET valid for a minute, with `Content-Disposition: attachment`
 /// and the original name, made only now that the admin asked for it.
-async fn admin_download(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some(user) = auth::user_from_headers(&state.db, &headers).await.ok().flatten() else {
-        return (StatusCode::UNAUTHORIZED, "Please sign in first.").into_response();
-    };
+async fn admin_download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Redirect, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::Invalid(format!("The download link is malformed: {e}.")))?;
+    let user = signed_in(&state, &headers).await?.ok_or(ApiError::Unauthorized)?;
     if !user.is_admin() {
-        return (StatusCode::FORBIDDEN, "Only administrators may do this.").into_response();
+        return Err(ApiError::admins_only());
     }
-    let row = match app::server::db::uploads::get(&state.db, &id).await {
-        Ok(Some(row)) if row.status == app::model::UploadStatus::Completed => row,
-        Ok(_) => return (StatusCode::NOT_FOUND, "No completed upload has this id.").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "download: database error");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    let row = match app::server::db::uploads::get(&state.db, &id).await? {
+        Some(row) if row.status == app::model::UploadStatus::Completed => row,
+        _ => return Err(ApiError::NotFound("No completed upload has this id.".into())),
     };
     let url = state.s3.bucket().presign_get(
         &row.object_key,
@@ -89,7 +96,7 @@ async fn admin_download(State(state): State<AppState>, headers: HeaderMap, Path(
         Expiry::secs(60).expect("60 s is a valid expiry"),
         time::OffsetDateTime::now_utc(),
     );
-    Redirect::to(&url).into_response()
+    Ok(Redirect::to(&url))
 }
 
 /// Refuses state-changing requests that another site's page sent (CSRF): the `Origin` must be
@@ -107,7 +114,7 @@ pub async fn same_origin_only(State(state): State<AppState>, req: Request, next:
     };
     if !allowed {
         tracing::warn!(origin = ?origin, path = %req.uri().path(), "refused a cross-origin request");
-        return (StatusCode::FORBIDDEN, "Cross-origin requests are not accepted.").into_response();
+        return ApiError::Forbidden("Cross-origin requests are not accepted.".into()).into_response();
     }
     next.run(req).await
 }

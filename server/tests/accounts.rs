@@ -2,7 +2,7 @@
 
 mod common;
 
-use app::model::{HistoryFilter, HistoryPage, HistorySort, SigningMethod, UploadStatus};
+use app::model::{HistoryFilter, HistoryPage, HistorySort, Role, SigningMethod, UploadStatus};
 use app::server::db::{self, uploads, users};
 use common::*;
 
@@ -37,7 +37,7 @@ async fn the_session_cookie_is_http_only_and_lax() {
 async fn passwords_are_stored_as_argon2id_hashes() {
     let app = spawn_app().await;
     app.sign_up("a@x.io").await;
-    let user = users::by_email(&app.state.db, "a@x.io").await.unwrap().unwrap();
+    let user = users::by_email(&app.state.db, &email("a@x.io")).await.unwrap().unwrap();
     assert!(user.password_hash.starts_with("$argon2id$"), "{}", user.password_hash);
     assert!(!user.password_hash.contains(PASSWORD));
 }
@@ -121,7 +121,7 @@ async fn an_expired_session_is_not_a_session() {
     for engine in ENGINES {
         let app = spawn_app_with(engine, &[]).await;
         app.sign_up("a@x.io").await;
-        let user = users::by_email(&app.state.db, "a@x.io").await.unwrap().unwrap();
+        let user = users::by_email(&app.state.db, &email("a@x.io")).await.unwrap().unwrap();
         let token = app::server::auth::new_token();
         db::sessions::create(&app.state.db, &app::server::auth::token_hash(&token), &user.id, db::now_millis() - 1)
             .await
@@ -212,7 +212,7 @@ async fn a_cross_origin_post_to_a_server_function_is_refused() {
 async fn seed_history(pool: &db::Pool) -> (Vec<String>, usize) {
     let mut owners = vec![];
     for e in ["ann@x.io", "bob@x.io", "cy@x.io"] {
-        owners.push(users::create(pool, e, "user", "h").await.unwrap().id);
+        owners.push(users::create(pool, &email(e), Role::User, "h").await.unwrap().id);
     }
     let n = 3_000;
     let mut tx_rows = 0;
@@ -347,9 +347,9 @@ fn create_user_reads_the_password_from_stdin_and_set_role_promotes() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let pool = db::connect(&db_url).await.unwrap();
-        let u = users::by_email(&pool, "ops@x.io").await.unwrap().unwrap();
-        assert_eq!(u.role, "admin");
+        let u = users::by_email(&pool, &email("ops@x.io")).await.unwrap().unwrap();
+        assert_eq!(u.role, Role::Admin);
         assert!(app::server::auth::verify_password(PASSWORD, &u.password_hash));
-        assert!(users::by_email(&pool, "b@x.io").await.unwrap().is_none());
+        assert!(users::by_email(&pool, &email("b@x.io")).await.unwrap().is_none());
     });
 }

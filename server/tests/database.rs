@@ -2,7 +2,7 @@
 
 mod common;
 
-use app::model::{SigningMethod, UploadStatus};
+use app::model::{Role, SigningMethod, UploadStatus};
 use app::server::db::{self, uploads, users};
 use common::*;
 
@@ -37,12 +37,31 @@ async fn migrations_apply_twice_without_error() {
 async fn users_are_found_by_email_case_insensitively_and_emails_are_unique() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let u = users::create(&pool, "Ada@Example.com", "admin", "hash").await.unwrap();
-        let found = users::by_email(&pool, "ada@example.COM").await.unwrap().unwrap();
+        let u = users::create(&pool, &email("Ada@Example.com"), Role::Admin, "hash").await.unwrap();
+        let found = users::by_email(&pool, &email("ada@example.COM")).await.unwrap().unwrap();
         assert_eq!(found, u, "{engine:?}");
-        assert_eq!(users::by_id(&pool, &u.id).await.unwrap().unwrap().role, "admin");
-        assert!(users::create(&pool, "ada@example.com", "user", "h").await.is_err(), "{engine:?}: duplicate email");
-        assert!(users::create(&pool, "bob@example.com", "root", "h").await.is_err(), "{engine:?}: unknown role");
+        assert_eq!(users::by_id(&pool, &u.id).await.unwrap().unwrap().role, Role::Admin);
+        assert!(
+            matches!(
+                users::create(&pool, &email("ada@example.com"), Role::User, "h").await,
+                Err(users::CreateError::EmailTaken)
+            ),
+            "{engine:?}: duplicate email"
+        );
+        let unknown_role = sqlx::query(
+            "INSERT INTO users (id, email, role, password_hash, created_at) VALUES ('x', 'bob@example.com', 'root', 'h', 0)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(unknown_role.is_err(), "{engine:?}: unknown role");
+        pool.close().await;
+        assert!(
+            matches!(
+                users::create(&pool, &email("cy@example.com"), Role::User, "h").await,
+                Err(users::CreateError::Db(_))
+            ),
+            "{engine:?}: a database that fails is not an email taken"
+        );
     }
 }
 
@@ -50,7 +69,7 @@ async fn users_are_found_by_email_case_insensitively_and_emails_are_unique() {
 async fn an_upload_is_recorded_pending_with_what_the_user_declared() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let u = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let row = uploads::insert_pending(&pool, "up-1", &new_upload(&u.id, "uploads/a/1/r.pdf")).await.unwrap();
         assert_eq!(row.status, UploadStatus::Pending);
         assert_eq!(row.method, SigningMethod::Post);
@@ -66,7 +85,7 @@ async fn an_upload_for_an_unknown_user_or_a_taken_key_is_refused() {
     for engine in ENGINES {
         let pool = pool(engine).await;
         assert!(uploads::insert_pending(&pool, "x", &new_upload("nobody", "k1")).await.is_err(), "{engine:?}");
-        let u = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "a", &new_upload(&u.id, "k2")).await.unwrap();
         assert!(uploads::insert_pending(&pool, "b", &new_upload(&u.id, "k2")).await.is_err(), "{engine:?}");
     }
@@ -76,7 +95,7 @@ async fn an_upload_for_an_unknown_user_or_a_taken_key_is_refused() {
 async fn completing_moves_a_pending_upload_once_and_only_once() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let u = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "up", &new_upload(&u.id, "k")).await.unwrap();
         // Several confirmers race: exactly one wins.
         let racers = (0..8).map(|i| {
@@ -107,7 +126,7 @@ async fn futures_count(handles: impl Iterator<Item = tokio::task::JoinHandle<boo
 async fn an_ended_upload_keeps_its_reason() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let u = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "up", &new_upload(&u.id, "k")).await.unwrap();
         assert!(uploads::mark_ended(&pool, "up", UploadStatus::Failed, Some("EntityTooLarge")).await.unwrap());
         let row = uploads::get(&pool, "up").await.unwrap().unwrap();
@@ -120,8 +139,8 @@ async fn an_ended_upload_keeps_its_reason() {
 async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let a = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
-        let b = users::create(&pool, "b@x.io", "user", "h").await.unwrap();
+        let a = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
+        let b = users::create(&pool, &email("b@x.io"), Role::User, "h").await.unwrap();
         for i in 0..25 {
             uploads::insert_pending(&pool, &format!("a{i:02}"), &new_upload(&a.id, &format!("ka{i}"))).await.unwrap();
             uploads::insert_pending(&pool, &format!("b{i:02}"), &new_upload(&b.id, &format!("kb{i}"))).await.unwrap();
@@ -153,7 +172,7 @@ async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
 async fn pending_uploads_past_their_expiry_are_listed_for_the_reconciler() {
     for engine in ENGINES {
         let pool = pool(engine).await;
-        let u = users::create(&pool, "a@x.io", "user", "h").await.unwrap();
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let mut old = new_upload(&u.id, "old");
         old.expires_at = db::now_millis() - 1_000;
         uploads::insert_pending(&pool, "old", &old).await.unwrap();

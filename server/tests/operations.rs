@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use app::model::{SigningMethod, UploadStatus};
+use app::model::{Role, SigningMethod, UploadStatus};
 use app::server::db::{self, uploads, users};
 use app::server::s3::post_policy::PostPolicy;
 use app::server::s3::presign::Expiry;
@@ -50,7 +50,7 @@ async fn apply_cors_lets_the_apps_origin_preflight_and_no_other_and_doctor_passe
     let out = server(&["bucket", "apply-cors"], &[]);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout(&out).contains(ORIGIN));
-    let c = S3Client::new(config("sqlite::memory:", &[]).s3.bucket());
+    let c = config("sqlite::memory:", &[]).s3.client();
     let ok = preflight(&c, ORIGIN).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["access-control-allow-origin"], ORIGIN);
@@ -82,7 +82,7 @@ async fn apply_cors_lets_the_apps_origin_preflight_and_no_other_and_doctor_passe
 async fn apply_lifecycle_is_readable_back_from_the_bucket() {
     let out = server(&["bucket", "apply-lifecycle"], &[]);
     assert!(out.status.success(), "{out:?}");
-    let c = S3Client::new(config("sqlite::memory:", &[]).s3.bucket());
+    let c = config("sqlite::memory:", &[]).s3.client();
     let doc = c.get_bucket_lifecycle().await.unwrap().expect("a lifecycle configuration");
     let ids = xml::all(&doc, "ID");
     assert!(ids.contains(&"s3drop-abort-incomplete-multipart".to_owned()), "{doc}");
@@ -145,8 +145,8 @@ async fn upload_object(c: &S3Client, key: &str, body: &[u8]) {
 async fn the_reconciler_completes_uploaded_rows_expires_missing_ones_and_two_at_once_change_each_row_once() {
     for engine in ENGINES {
         let pool = db::connect(&fresh_database(engine).await).await.unwrap();
-        let c = S3Client::new(config("sqlite::memory:", &[]).s3.bucket());
-        let owner = users::create(&pool, "a@x.io", "user", "h").await.unwrap().id;
+        let c = config("sqlite::memory:", &[]).s3.client();
+        let owner = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap().id;
         let prefix = format!("tests/{}", uuid::Uuid::new_v4());
         let mut arrived = vec![];
         let mut missing = vec![];

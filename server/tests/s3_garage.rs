@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 fn client() -> S3Client {
-    S3Client::new(common::config("sqlite::memory:", &[]).s3.bucket())
+    common::config("sqlite::memory:", &[]).s3.client()
 }
 
 fn bucket(c: &S3Client) -> &Bucket {
@@ -340,8 +340,11 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
     assert!(res.text().await.unwrap().contains("InvalidDigest"));
     // The signed checksum left out: the signature no longer matches the request.
     let req = sign(1, &part1);
-    let no_sum = http().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await.unwrap();
-    assert!(no_sum.status().is_client_error(), "{}", no_sum.status());
+    // Garage refuses it before reading the body, which may reach the client as a closed connection.
+    match http().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await {
+        Ok(res) => assert!(res.status().is_client_error(), "{}", res.status()),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
     for (n, data) in [(1u32, &part1), (2, &part2)] {
         let res = put(sign(n, data), data.clone()).await.unwrap();
         assert_eq!(res.status(), 200, "part {n}");

@@ -1,39 +1,41 @@
-//! Server functions: the only way pages talk to the server.
+//! Server functions: the only way pages talk to the server. Each answers `Result<T, ApiError>`.
 
 pub mod admin;
 pub mod auth;
+pub mod error;
 pub mod status;
 pub mod uploads;
 
-/// What every server function needs on the server side: the state, the caller, and a way to
-/// answer with the right HTTP status.
+pub use error::ApiError;
+
+/// What every server function needs on the server side: the state, the caller, and the one way a
+/// failure becomes the response's status.
 #[cfg(feature = "ssr")]
 pub(crate) mod ctx {
+    use std::future::Future;
+
     use leptos::prelude::*;
 
+    use super::ApiError;
     use crate::server::db::users::User;
-    use crate::server::uploads::UploadError;
+    use crate::server::error::Failure;
     use crate::server::{auth, AppState};
 
-    pub fn state() -> Result<AppState, ServerFnError> {
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("the server is not set up"))
+    /// Runs a server function's body; a failure sets the response status from its kind.
+    pub async fn answer<T>(body: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        body.await.inspect_err(set_status)
     }
 
-    /// Sets the response status and returns the error with a message meant for the user.
-    pub fn fail(status: u16, message: impl Into<String>) -> ServerFnError {
+    /// Sets the status of the response being made (a server function's, or the page's while it
+    /// is rendered on the server).
+    pub fn set_status(e: &ApiError) {
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.set_status(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+            res.set_status(http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
         }
-        ServerFnError::new(message.into())
     }
 
-    pub fn upload_error(e: UploadError) -> ServerFnError {
-        fail(e.status(), e.to_string())
-    }
-
-    pub fn internal(e: impl std::fmt::Display) -> ServerFnError {
-        tracing::error!(error = %e, "server function failed");
-        fail(500, "Something went wrong on our side; please try again.")
+    pub fn state() -> Result<AppState, ApiError> {
+        use_context::<AppState>().ok_or_else(|| Failure::Internal("the server is not set up".into()).into())
     }
 
     pub fn request_headers() -> http::HeaderMap {
@@ -41,18 +43,18 @@ pub(crate) mod ctx {
     }
 
     /// The signed-in user, if the session cookie names a live session.
-    pub async fn user() -> Result<Option<User>, ServerFnError> {
-        auth::user_from_headers(&state()?.db, &request_headers()).await.map_err(internal)
+    pub async fn user() -> Result<Option<User>, ApiError> {
+        Ok(auth::user_from_headers(&state()?.db, &request_headers()).await?)
     }
 
-    pub async fn require_user() -> Result<User, ServerFnError> {
-        user().await?.ok_or_else(|| fail(401, "Please sign in first."))
+    pub async fn require_user() -> Result<User, ApiError> {
+        user().await?.ok_or(ApiError::Unauthorized)
     }
 
-    pub async fn require_admin() -> Result<User, ServerFnError> {
+    pub async fn require_admin() -> Result<User, ApiError> {
         let user = require_user().await?;
         if !user.is_admin() {
-            return Err(fail(403, "Only administrators may do this."));
+            return Err(ApiError::admins_only());
         }
         Ok(user)
     }

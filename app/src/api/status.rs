@@ -2,19 +2,18 @@
 
 use leptos::prelude::*;
 
+use super::ApiError;
 use crate::model::{Health, Limits};
 
 #[cfg(feature = "ssr")]
-fn state() -> Result<crate::server::AppState, ServerFnError> {
-    use_context::<crate::server::AppState>().ok_or_else(|| ServerFnError::new("the server is not set up"))
-}
+use super::ctx;
 
 #[server(endpoint = "status/limits")]
-pub async fn get_limits() -> Result<Limits, ServerFnError> {
-    Ok(state()?.config.limits.clone())
+pub async fn get_limits() -> Result<Limits, ApiError> {
+    ctx::answer(async move { Ok(ctx::state()?.config.limits.clone()) }).await
 }
 
 #[server(endpoint = "status/health")]
-pub async fn check_health() -> Result<Health, ServerFnError> {
-    Ok(crate::server::health::check(&state()?).await)
+pub async fn check_health() -> Result<Health, ApiError> {
+    ctx::answer(async move { Ok(crate::server::health::check(&ctx::state()?).await) }).await
 }

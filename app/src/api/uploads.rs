@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::ApiError;
 use crate::model::{PartChecksum, PartUrls, PlainForm, UploadRow, UploadTicket};
 
 #[cfg(feature = "ssr")]
@@ -19,57 +20,81 @@ pub async fn request_upload(
     sha256: Option<String>,
     last_modified: Option<i64>,
     first_part_sha256: Option<String>,
-) -> Result<UploadTicket, ServerFnError> {
-    let user = ctx::require_user().await?;
-    let fingerprint = first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
-        last_modified: last_modified.unwrap_or(0),
-        first_part_sha256,
-    });
-    let file = service::FileToSend { name: file_name, size, content_type, sha256, fingerprint };
-    service::request(&ctx::state()?, &user, &file).await.map_err(ctx::upload_error)
+) -> Result<UploadTicket, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        let fingerprint = first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
+            last_modified: last_modified.unwrap_or(0),
+            first_part_sha256,
+        });
+        let file = service::FileToSend { name: file_name, size, content_type, sha256, fingerprint };
+        Ok(service::request(&ctx::state()?, &user, &file).await?)
+    })
+    .await
 }
 
 /// Signed URLs for the next parts of a multipart upload, each pinned to its checksum.
 #[server(endpoint = "uploads/parts", input = leptos::server_fn::codec::Json)]
-pub async fn sign_upload_parts(id: String, parts: Vec<PartChecksum>) -> Result<PartUrls, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::sign_parts(&ctx::state()?, &user, &id, &parts).await.map_err(ctx::upload_error)
+pub async fn sign_upload_parts(id: String, parts: Vec<PartChecksum>) -> Result<PartUrls, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::sign_parts(&ctx::state()?, &user, &id, &parts).await?)
+    })
+    .await
 }
 
 /// Completes a multipart upload from the parts S3 holds, then verifies it.
 #[server(endpoint = "uploads/complete")]
-pub async fn complete_upload(id: String) -> Result<UploadRow, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::complete(&ctx::state()?, &user, &id).await.map_err(ctx::upload_error)
+pub async fn complete_upload(id: String) -> Result<UploadRow, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::complete(&ctx::state()?, &user, &id).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "uploads/confirm")]
-pub async fn confirm_upload(id: String) -> Result<UploadRow, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::confirm(&ctx::state()?, &user, &id).await.map_err(ctx::upload_error)
+pub async fn confirm_upload(id: String) -> Result<UploadRow, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::confirm(&ctx::state()?, &user, &id).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "uploads/cancel")]
-pub async fn cancel_upload(id: String) -> Result<UploadRow, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::cancel(&ctx::state()?, &user, &id).await.map_err(ctx::upload_error)
+pub async fn cancel_upload(id: String) -> Result<UploadRow, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::cancel(&ctx::state()?, &user, &id).await?)
+    })
+    .await
 }
 
 /// The browser tells us S3 refused the file, in S3's words.
 #[server(endpoint = "uploads/failed")]
-pub async fn report_upload_failure(id: String, reason: String) -> Result<UploadRow, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::report_failure(&ctx::state()?, &user, &id, &reason).await.map_err(ctx::upload_error)
+pub async fn report_upload_failure(id: String, reason: String) -> Result<UploadRow, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::report_failure(&ctx::state()?, &user, &id, &reason).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "uploads/mine")]
-pub async fn my_uploads() -> Result<Vec<UploadRow>, ServerFnError> {
-    let user = ctx::require_user().await?;
-    crate::server::db::uploads::list_for_owner(&ctx::state()?.db, &user.id, None, 100).await.map_err(ctx::internal)
+pub async fn my_uploads() -> Result<Vec<UploadRow>, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(crate::server::db::uploads::list_for_owner(&ctx::state()?.db, &user.id, None, 100).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "uploads/plain-form")]
-pub async fn signed_plain_form() -> Result<PlainForm, ServerFnError> {
-    let user = ctx::require_user().await?;
-    service::plain_form(&ctx::state()?, &user).map_err(ctx::upload_error)
+pub async fn signed_plain_form() -> Result<PlainForm, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        Ok(service::plain_form(&ctx::state()?, &user)?)
+    })
+    .await
 }

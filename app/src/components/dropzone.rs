@@ -133,7 +133,7 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
                 <span class="hint">{format!("Files {}.", limits.describe())}</span>
             </label>
         </div>
-        <Show when=move || { board.totals.get().counted_files > 0 }>
+        {view! { <Show when=move || { board.totals.get().counted_files > 0 }>
             <div class="overall" data-testid="overall">
                 <progress
                     aria-label="All files"
@@ -148,7 +148,7 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
                     <button type="button" class="small" on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
                 </Show>
             </div>
-        </Show>
+        </Show> }.into_any()}
         {move || board.clock_off_minutes.get().map(|m| view! {
             <p class="flash error" role="alert">{format!(
                 "This computer's clock is {} minutes {} the server's; if uploads fail, set the clock right.",
@@ -205,6 +205,8 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
     }
+    // Erased: the row's full type nests deep enough to exhaust the compiler's recursion limit.
+    .into_any()
 }
 
 /// The browser side: File objects, requests and timers, driven by the queue's commands.
@@ -358,11 +360,8 @@ mod runtime {
         }
     }
 
-    fn words(e: ServerFnError) -> String {
-        match e {
-            ServerFnError::ServerError(m) => m,
-            other => format!("The server could not be reached ({other})."),
-        }
+    fn words(e: crate::api::ApiError) -> String {
+        e.to_string()
     }
 
     const LOST: &str = "The file is no longer available; please add it again.";

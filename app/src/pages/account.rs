@@ -4,13 +4,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::auth::{SignIn, SignUp};
+use crate::api::ApiError;
+use crate::domain::MIN_PASSWORD_LEN;
 
-fn error_of(r: Option<Result<(), ServerFnError>>) -> Option<String> {
-    match r {
-        Some(Err(ServerFnError::ServerError(m))) => Some(m),
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    }
+fn error_of(r: Option<Result<(), ApiError>>) -> Option<String> {
+    r.and_then(Result::err).map(|e| e.to_string())
 }
 
 #[component]
@@ -44,8 +42,8 @@ pub fn SignUpPage() -> impl IntoView {
             <ActionForm action=action>
                 <input type="hidden" name="invite" prop:value=invite/>
                 <label>"Email"<input type="email" name="email" autocomplete="username" required/></label>
-                <label>"Password (at least 10 characters)"
-                    <input type="password" name="password" autocomplete="new-password" minlength="10" required/>
+                <label>{format!("Password (at least {MIN_PASSWORD_LEN} characters)")}
+                    <input type="password" name="password" autocomplete="new-password" minlength=MIN_PASSWORD_LEN required/>
                 </label>
                 <button type="submit" disabled=move || action.pending().get()>"Create account"</button>
             </ActionForm>

@@ -5,6 +5,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::status::get_limits;
 use crate::api::uploads::{my_uploads, signed_plain_form};
+use crate::api::ApiError;
 use crate::components::dropzone::Dropzone;
 use crate::components::upload_list::UploadList;
 use crate::model::PlainForm;
@@ -28,7 +29,7 @@ pub fn ProfilePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match (limits.await, form.await) {
-                    (_, Err(ServerFnError::ServerError(m))) if m.contains("sign in") => view! {
+                    (_, Err(ApiError::Unauthorized)) => view! {
                         <p class="notice">"Please "<a href="/signin">"sign in"</a>" to upload files."</p>
                     }.into_any(),
                     (Ok(l), form) => view! {

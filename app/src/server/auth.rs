@@ -15,7 +15,6 @@ use super::s3::sigv4::sha256_hex;
 
 pub const SESSION_COOKIE: &str = "s3drop_session";
 pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
-pub const MIN_PASSWORD_LEN: usize = 10;
 
 /// Argon2id with the crate's defaults (19 MiB, 2 passes), in PHC string form.
 pub fn hash_password(password: &str) -> String {

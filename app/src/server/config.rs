@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::s3::{Bucket, Credentials, Endpoint, Signer};
+use super::s3::{Bucket, Credentials, Endpoint, Expiry, S3Client, Signer};
 use crate::model::Limits;
 
 #[derive(Clone, Debug)]
@@ -15,8 +15,11 @@ pub struct Config {
     /// the landing URL.
     pub public_url: String,
     pub limits: Limits,
-    /// Lifetime of a signed upload, in seconds.
-    pub upload_expiry_secs: u64,
+    /// Lifetime of a signed upload.
+    pub upload_expiry: Expiry,
+    /// Lifetime of a signed multipart part: the upload's, but at most 15 minutes (each part URL is
+    /// asked for shortly before its part is sent).
+    pub part_url_expiry: Expiry,
     /// How files below the multipart threshold are sent.
     pub single_method: SingleMethod,
     /// Parts of one multipart upload the browser sends at once.
@@ -32,25 +35,22 @@ pub struct Config {
 
 #[derive(Clone, Debug)]
 pub struct S3Config {
-    /// Empty for AWS.
-    pub endpoint: Option<String>,
+    /// `S3_ENDPOINT` when set, else AWS's endpoint for the region; path style or not.
+    pub endpoint: Endpoint,
     pub region: String,
+    /// The bucket's name.
     pub bucket: String,
     pub credentials: Credentials,
-    pub force_path_style: bool,
 }
 
 impl S3Config {
-    pub fn bucket(&self) -> Bucket {
-        let endpoint = match &self.endpoint {
-            Some(url) => Endpoint::custom(url, self.force_path_style).expect("validated when the config was read"),
-            None => Endpoint::aws(&self.region, self.force_path_style),
-        };
-        Bucket {
+    /// A client for the bucket, signing with these credentials.
+    pub fn client(&self) -> S3Client {
+        S3Client::new(Bucket {
             name: self.bucket.clone(),
-            endpoint,
+            endpoint: self.endpoint.clone(),
             signer: Arc::new(Signer::new(self.credentials.clone(), self.region.clone())),
-        }
+        })
     }
 }
 
@@ -101,15 +101,16 @@ impl Config {
             Some(other) => Err(ConfigError { var, problem: format!("is {other:?}"), expected: "true or false" }),
         };
 
-        let endpoint = get("S3_ENDPOINT");
         let force_path_style = bool_var("S3_FORCE_PATH_STYLE", false)?;
-        if let Some(url) = &endpoint {
-            Endpoint::custom(url, force_path_style).map_err(|e| ConfigError {
+        let region = get("S3_REGION").unwrap_or_else(|| "us-east-1".into());
+        let endpoint = match get("S3_ENDPOINT") {
+            Some(url) => Endpoint::custom(&url, force_path_style).map_err(|e| ConfigError {
                 var: "S3_ENDPOINT",
                 problem: e.to_string(),
                 expected: "a URL such as http://127.0.0.1:3900, or empty for AWS",
-            })?;
-        }
+            })?,
+            None => Endpoint::aws(&region, force_path_style),
+        };
         let bucket = required("S3_BUCKET", "the name of the bucket uploads go to")?;
         if !valid_bucket_name(&bucket) {
             return Err(ConfigError {
@@ -120,14 +121,13 @@ impl Config {
         }
         let s3 = S3Config {
             endpoint,
-            region: get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            region,
             bucket,
             credentials: Credentials {
                 access_key_id: required("AWS_ACCESS_KEY_ID", "the access key id of the signing credentials")?,
                 secret_access_key: required("AWS_SECRET_ACCESS_KEY", "the secret key of the signing credentials")?,
                 session_token: get("AWS_SESSION_TOKEN"),
             },
-            force_path_style,
         };
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
@@ -204,21 +204,25 @@ impl Config {
                 list
             }
         };
-        let upload_expiry_secs = match get("UPLOAD_URL_EXPIRES_SECS") {
-            None => 900,
-            Some(v) => v.parse().ok().filter(|n| (60..=604_800).contains(n)).ok_or(ConfigError {
-                var: "UPLOAD_URL_EXPIRES_SECS",
-                problem: format!("is {v:?}"),
-                expected: "seconds between 60 and 604800",
-            })?,
+        let expiry_error = |v: &str| ConfigError {
+            var: "UPLOAD_URL_EXPIRES_SECS",
+            problem: format!("is {v:?}"),
+            expected: "seconds between 60 and 604800",
         };
+        let upload_expiry_secs: u64 = match get("UPLOAD_URL_EXPIRES_SECS") {
+            None => 900,
+            Some(v) => v.parse().ok().filter(|n| (60..=604_800).contains(n)).ok_or_else(|| expiry_error(&v))?,
+        };
+        let upload_expiry = Expiry::secs(upload_expiry_secs).map_err(|e| expiry_error(&e.0.to_string()))?;
+        let part_url_expiry = Expiry::secs(upload_expiry_secs.min(900)).map_err(|e| expiry_error(&e.0.to_string()))?;
 
         Ok(Config {
             s3,
             database_url,
             public_url,
             limits: Limits { max_bytes, multipart_threshold, allowed_types },
-            upload_expiry_secs,
+            upload_expiry,
+            part_url_expiry,
             single_method,
             part_concurrency,
             apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
@@ -284,14 +288,16 @@ mod tests {
     #[test]
     fn defaults_give_aws_sqlite_and_large_files_by_multipart() {
         let c = Config::from_vars(&base()).unwrap();
-        assert_eq!(c.s3.endpoint, None);
+        assert_eq!(c.s3.endpoint, Endpoint::aws("us-east-1", false));
         assert_eq!(c.s3.region, "us-east-1");
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.limits.max_bytes, 50 << 30);
         assert_eq!(c.limits.multipart_threshold, 64 << 20);
         assert_eq!(c.single_method, SingleMethod::Post);
         assert_eq!(c.part_concurrency, 4);
-        assert_eq!(c.s3.bucket().endpoint, Endpoint::aws("us-east-1", false));
+        assert_eq!(c.s3.client().bucket().endpoint, Endpoint::aws("us-east-1", false));
+        assert_eq!(c.upload_expiry.as_secs(), 900);
+        assert_eq!(c.part_url_expiry.as_secs(), 900);
     }
 
     #[test]
@@ -329,6 +335,18 @@ mod tests {
         let put = [("UPLOAD_METHOD", "PUT")].iter().map(|(a, b)| (a.to_string(), b.to_string()));
         let c = Config::from_vars(&base().into_iter().chain(put).collect()).unwrap();
         assert_eq!(c.single_method, SingleMethod::Put);
+    }
+
+    #[test]
+    fn the_config_holds_parsed_values() {
+        let mut v = base();
+        v.insert("S3_ENDPOINT".into(), "http://127.0.0.1:3900/".into());
+        v.insert("S3_FORCE_PATH_STYLE".into(), "true".into());
+        v.insert("UPLOAD_URL_EXPIRES_SECS".into(), "3600".into());
+        let c = Config::from_vars(&v).unwrap();
+        assert_eq!(c.s3.endpoint, Endpoint::custom("http://127.0.0.1:3900", true).unwrap());
+        assert_eq!(c.upload_expiry.as_secs(), 3600);
+        assert_eq!(c.part_url_expiry.as_secs(), 900, "part URLs live at most 15 minutes");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use super::s3::S3Client;
+use super::s3_errors::S3ErrorKind;
 use super::{db, Config};
 
 /// Beyond this, S3 starts refusing signatures (`RequestTimeTooSkewed` at 15 min); we warn early.
@@ -37,7 +38,7 @@ pub async fn clock_skew_secs(s3: &S3Client) -> Result<i64, String> {
 }
 
 pub async fn run(config: &Config) -> Vec<Check> {
-    let s3 = S3Client::new(config.s3.bucket());
+    let s3 = config.s3.client();
     let mut checks = vec![];
 
     checks.push(check(
@@ -54,17 +55,10 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(check(
         "credentials",
         match &bucket {
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden")
-                ) =>
-            {
-                Err(format!(
-                    "S3 refused the signing credentials ({e}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                ))
-            }
-            Err(e) if e.code().is_none() => Err(format!("S3 is unreachable: {e}")),
+            Err(e) if e.is_credentials_refused() => Err(format!(
+                "S3 refused the signing credentials ({e}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )),
+            Err(e) if e.is_unreachable() => Err(format!("S3 is unreachable: {e}")),
             _ => Ok(format!("accepted (key {})", config.s3.credentials.access_key_id)),
         },
     ));
@@ -72,9 +66,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
         "bucket",
         match &bucket {
             Ok(()) => Ok(format!("{} is reachable", config.s3.bucket)),
-            Err(e) if matches!(e.code(), Some("NotFound" | "NoSuchBucket")) => {
-                Err(format!("{} does not exist: check S3_BUCKET", config.s3.bucket))
-            }
+            Err(e) if e.is_missing_bucket() => Err(format!("{} does not exist: check S3_BUCKET", config.s3.bucket)),
             Err(e) => Err(format!("{} is not reachable: {e}", config.s3.bucket)),
         },
     ));

@@ -1,5 +1,6 @@
 //! Is the app able to do its job: does the database answer, and can we reach the bucket?
 
+use super::s3_errors::S3ErrorKind;
 use super::AppState;
 use crate::model::Health;
 
@@ -12,10 +13,12 @@ pub async fn check(state: &AppState) -> Health {
         }),
         bucket: bucket.map_err(|e| {
             tracing::warn!(error = %e, "health: bucket unreachable");
-            match e.code() {
-                Some("NotFound" | "NoSuchBucket") => "bucket not found".to_owned(),
-                Some("AccessDenied" | "Forbidden") => "access denied".to_owned(),
-                _ => "unreachable".to_owned(),
+            if e.is_missing_bucket() {
+                "bucket not found".to_owned()
+            } else if e.is_access_denied() {
+                "access denied".to_owned()
+            } else {
+                "unreachable".to_owned()
             }
         }),
     }

@@ -5,8 +5,10 @@ pub mod bucket_setup;
 pub mod config;
 pub mod db;
 pub mod doctor;
+pub mod error;
 pub mod health;
 pub mod s3;
+pub mod s3_errors;
 pub mod state;
 pub mod uploads;
 

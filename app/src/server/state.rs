@@ -35,7 +35,7 @@ impl FromRef<AppState> for LeptosOptions {
 impl AppState {
     pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, db::DbError> {
         let db = db::connect(&config.database_url).await?;
-        let s3 = S3Client::new(config.s3.bucket());
+        let s3 = config.s3.client();
         let admin_invite = if db::users::count_admins(&db).await? == 0 { Some(super::auth::new_token()) } else { None };
         Ok(AppState {
             leptos_options,

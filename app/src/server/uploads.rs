@@ -5,120 +5,48 @@ use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
+use crate::api::ApiError;
+use crate::domain::FileName;
 use crate::model::{
     part_count, part_range, part_size_for, Fingerprint, PartChecksum, PartUrl, PartUrls, PlainForm, SendPlan,
     SigningMethod, UploadRow, UploadStatus, UploadTicket,
 };
 
 use super::config::{SingleMethod, SINGLE_REQUEST_MAX_BYTES};
-use super::db::{self, uploads, users::User, DbError, Pool};
+use super::db::{self, unix_millis, uploads, users::User, DbError, Pool};
 use super::doctor::MAX_CLOCK_SKEW_SECS;
+use super::error::Failure;
 use super::s3::post_policy::{PostPolicy, Success};
-use super::s3::{CompletedPart, Expiry, PartChecksums, PartConstraints, PutConstraints, S3Client, S3Error, StoredPart};
+use super::s3::{CompletedPart, PartChecksums, PartConstraints, PutConstraints, S3Client, S3Error, StoredPart};
+use super::s3_errors::S3ErrorKind;
 use super::AppState;
 
 /// Most uploads one user may request in a minute.
 pub const UPLOADS_PER_MINUTE: i64 = 300;
-/// Longest stored file name, in bytes.
-pub const MAX_NAME_BYTES: usize = 200;
 /// Where S3 sends browsers after a form upload without JavaScript.
 pub const LANDING_PATH: &str = "/uploads/landing";
 
-/// Why an upload request, confirmation or landing was refused. The message is for the user;
-/// internal details go to the log only.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    #[error("Please sign in first.")]
-    Unauthorized,
-    #[error("There is no such upload.")]
-    NotFound,
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("Too many uploads in the last minute; please wait a moment.")]
-    RateLimited,
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("Something went wrong on our side; please try again.")]
-    Internal(String),
+fn no_such_upload() -> Failure {
+    ApiError::NotFound("There is no such upload.".into()).into()
 }
 
-impl UploadError {
-    pub fn status(&self) -> u16 {
-        match self {
-            UploadError::Unauthorized => 401,
-            UploadError::NotFound => 404,
-            UploadError::Invalid(_) => 400,
-            UploadError::Conflict(_) => 409,
-            UploadError::RateLimited => 429,
-            UploadError::Unavailable(_) => 503,
-            UploadError::Internal(_) => 500,
-        }
-    }
+fn invalid(message: impl Into<String>) -> Failure {
+    ApiError::Invalid(message.into()).into()
 }
 
-impl From<DbError> for UploadError {
-    fn from(e: DbError) -> Self {
-        tracing::error!(error = %e, "upload: database error");
-        UploadError::Internal(e.to_string())
-    }
-}
-
-impl From<S3Error> for UploadError {
-    fn from(e: S3Error) -> Self {
-        tracing::error!(error = %e, "upload: S3 error");
-        UploadError::Unavailable("The storage service did not answer; please try again.".into())
-    }
-}
-
-impl From<VerifyError> for UploadError {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::Db(e) => e.into(),
-            VerifyError::S3(e) => e.into(),
-        }
-    }
-}
-
-/// A file name safe to put in a key and show back: the last path component, no control
-/// characters, no `/` or `\`, not `.` or `..`, at most [`MAX_NAME_BYTES`] (extension kept).
-/// Unicode is kept as it is.
-pub fn sanitize_file_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim_start_matches(|c: char| c == '.' || c.is_whitespace()).trim_end();
-    let cleaned = if cleaned.is_empty() { "file".to_owned() } else { cleaned.to_owned() };
-    if cleaned.len() <= MAX_NAME_BYTES {
-        return cleaned;
-    }
-    let ext = cleaned.rsplit_once('.').map(|(_, e)| e).filter(|e| e.len() <= 16 && !e.is_empty());
-    let budget = MAX_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
-    let mut stem = String::new();
-    for c in cleaned.chars() {
-        if stem.len() + c.len_utf8() > budget {
-            break;
-        }
-        stem.push(c);
-    }
-    match ext {
-        Some(e) => format!("{stem}.{e}"),
-        None => stem,
-    }
-}
-
-fn expiry(state: &AppState) -> Expiry {
-    Expiry::secs(state.config.upload_expiry_secs).expect("validated when the config was read")
+fn conflict(message: impl Into<String>) -> Failure {
+    ApiError::Conflict(message.into()).into()
 }
 
 /// Signing with a clock far off S3's only produces refusals; say so instead.
-fn check_clock(state: &AppState) -> Result<(), UploadError> {
+fn check_clock(state: &AppState) -> Result<(), Failure> {
     let skew = state.clock_skew_secs.load(Ordering::Relaxed);
     if skew.abs() > MAX_CLOCK_SKEW_SECS {
         tracing::error!(skew, "refusing to sign: the server clock is off S3's");
-        return Err(UploadError::Unavailable(
+        return Err(ApiError::Unavailable(
             "Uploads are paused: the server's clock is off. Please tell the operator.".into(),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -144,49 +72,27 @@ pub const MULTIPART_IDLE_MILLIS: i64 = 24 * 3600 * 1000;
 pub const MAX_PARTS_PER_BATCH: usize = 16;
 
 /// A base64 SHA-256 digest as S3 writes it (44 characters, 32 bytes), or why not.
-fn parse_sha256(value: &str) -> Result<String, UploadError> {
+fn parse_sha256(value: &str) -> Result<String, Failure> {
     use base64::Engine as _;
     match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
         Ok(bytes) if bytes.len() == 32 => Ok(value.trim().to_owned()),
-        _ => Err(UploadError::Invalid("The file's checksum is not a base64 SHA-256 digest.".into())),
+        _ => Err(invalid("The file's checksum is not a base64 SHA-256 digest.")),
     }
-}
-
-fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Checks the user and the limits, records a pending upload and signs it: a POST or a PUT pinning
 /// this key, type, size and SHA-256 below the multipart threshold; a multipart upload (created on
 /// S3 with SHA-256 part checksums) above it. The same large file asked for again resumes the
 /// caller's unfinished multipart upload instead of starting another.
-pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result<UploadTicket, UploadError> {
+pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result<UploadTicket, Failure> {
     let limits = &state.config.limits;
     let size = file.size;
-    let content_type = match file.content_type.trim() {
-        "" => "application/octet-stream".to_owned(),
-        t => t.to_ascii_lowercase(),
-    };
-    if size == 0 {
-        return Err(UploadError::Invalid("The file is empty.".into()));
-    }
-    if size > limits.max_bytes {
-        return Err(UploadError::Invalid(format!(
-            "The file is {}; the limit is {}.",
-            crate::model::human_size(size),
-            crate::model::human_size(limits.max_bytes)
-        )));
-    }
-    if !limits.allows_type(&content_type) || content_type.chars().any(char::is_control) {
-        return Err(UploadError::Invalid(format!(
-            "Files of type {content_type} are not accepted (allowed: {}).",
-            limits.allowed_types.join(", ")
-        )));
-    }
+    let content_type = limits.check(size, &file.content_type).map_err(ApiError::from)?;
+    let content_type = content_type.as_str();
     let multipart = size >= limits.multipart_threshold;
     let sha256 = match (&file.sha256, multipart) {
         (Some(sum), false) => Some(parse_sha256(sum)?),
-        (None, false) => return Err(UploadError::Invalid("The file's SHA-256 checksum is missing.".into())),
+        (None, false) => return Err(invalid("The file's SHA-256 checksum is missing.")),
         (_, true) => None,
     };
     let fingerprint = match (&file.fingerprint, multipart) {
@@ -194,30 +100,30 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
         _ => None,
     };
     check_clock(state)?;
-    let name = sanitize_file_name(&file.name);
+    let name = FileName::new(&file.name);
     let signed_at = OffsetDateTime::now_utc();
-    let now = millis(signed_at);
+    let now = unix_millis(signed_at);
     if let Some(fp) = &fingerprint {
-        if let Some(row) = uploads::resumable(&state.db, &user.id, &name, size as i64, fp, now).await? {
+        if let Some(row) = uploads::resumable(&state.db, &user.id, name.as_str(), size as i64, fp, now).await? {
             if let Some(ticket) = resume(state, row, now).await? {
                 return Ok(ticket);
             }
         }
     }
     if uploads::count_since(&state.db, &user.id, now - 60_000).await? >= UPLOADS_PER_MINUTE {
-        return Err(UploadError::RateLimited);
+        return Err(ApiError::RateLimited("Too many uploads in the last minute; please wait a moment.".into()).into());
     }
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("uploads/{}/{id}/{name}", user.id);
     let s3_id = match multipart {
-        true => Some(state.s3.create_multipart_upload(&key, &content_type, PartChecksums::Sha256).await?),
+        true => Some(state.s3.create_multipart_upload(&key, content_type, PartChecksums::Sha256).await?),
         false => None,
     };
     let mut new = uploads::NewUpload {
         owner_id: &user.id,
         object_key: &key,
-        file_name: &name,
-        content_type: &content_type,
+        file_name: name.as_str(),
+        content_type,
         declared_size: size as i64,
         checksum_sha256: sha256.as_deref(),
         method: SigningMethod::Post,
@@ -252,24 +158,25 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
         let sum = sha256.clone().unwrap_or_default();
         let (plan, expires) = match state.config.single_method {
             SingleMethod::Post => {
-                let form = PostPolicy::for_key(&key, expiry(state))
-                    .content_type(&content_type)
+                let form = PostPolicy::for_key(&key, state.config.upload_expiry)
+                    .content_type(content_type)
                     .length_range(size, size)
                     .checksum_sha256(sum)
                     .success(Success::Status(201))
                     .sign(state.s3.bucket(), signed_at)
-                    .map_err(|e| UploadError::Invalid(e.to_string()))?;
-                (SendPlan::Post { url: form.url, fields: form.fields }, millis(form.expires_at))
+                    .map_err(|e| invalid(e.to_string()))?;
+                (SendPlan::Post { url: form.url, fields: form.fields }, unix_millis(form.expires_at))
             }
             SingleMethod::Put => {
                 new.method = SigningMethod::Put;
                 let c = PutConstraints {
-                    content_type: content_type.clone(),
+                    content_type: content_type.to_owned(),
                     content_length: size,
                     checksum_sha256: Some(sum),
                 };
-                let req = state.s3.bucket().presign_put(&key, &c, expiry(state), signed_at);
-                let expires = now + expiry(state).as_secs() as i64 * 1000;
+                let expiry = state.config.upload_expiry;
+                let req = state.s3.bucket().presign_put(&key, &c, expiry, signed_at);
+                let expires = now + expiry.as_secs() as i64 * 1000;
                 (SendPlan::Put { url: req.url, headers: browser_headers(req.headers) }, expires)
             }
         };
@@ -289,13 +196,13 @@ fn browser_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
 
 /// A ticket that continues `row`'s multipart upload with the parts S3 already has, or `None` when
 /// S3 no longer knows it (the row is then expired and a new upload starts).
-async fn resume(state: &AppState, row: UploadRow, now: i64) -> Result<Option<UploadTicket>, UploadError> {
+async fn resume(state: &AppState, row: UploadRow, now: i64) -> Result<Option<UploadTicket>, Failure> {
     let (Some(s3_id), Some(part_size), Some(parts)) = (&row.multipart_upload_id, row.part_size, row.part_count) else {
         return Ok(None);
     };
     let stored = match state.s3.list_parts(&row.object_key, s3_id).await {
         Ok(p) => p,
-        Err(e) if e.code() == Some("NoSuchUpload") => {
+        Err(e) if e.is_no_such_upload() => {
             uploads::mark_ended(
                 &state.db,
                 &row.id,
@@ -336,40 +243,33 @@ fn part_len(size: u64, part_size: u64, n: u32) -> u64 {
 }
 
 /// The caller's pending multipart upload, or why it cannot take parts.
-async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(UploadRow, String, u64, u32), UploadError> {
+async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(UploadRow, String, u64, u32), Failure> {
     let row = own_upload(state, user, id).await?;
     let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count)
     else {
-        return Err(UploadError::Invalid("This upload is not a multipart upload.".into()));
+        return Err(invalid("This upload is not a multipart upload."));
     };
     if row.status != UploadStatus::Pending {
-        return Err(UploadError::Conflict(format!("This upload is {}.", row.status.as_str())));
+        return Err(conflict(format!("This upload is {}.", row.status.as_str())));
     }
     Ok((row, s3_id, part_size as u64, parts as u32))
 }
 
 /// Signs URLs for these parts, each binding its exact length and SHA-256 so S3 refuses other
 /// bytes. Short-lived: the browser asks again, just in time, for the parts it sends next.
-pub async fn sign_parts(
-    state: &AppState,
-    user: &User,
-    id: &str,
-    parts: &[PartChecksum],
-) -> Result<PartUrls, UploadError> {
+pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartChecksum]) -> Result<PartUrls, Failure> {
     if parts.is_empty() || parts.len() > MAX_PARTS_PER_BATCH {
-        return Err(UploadError::Invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
+        return Err(invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
     }
     let (row, s3_id, part_size, count) = own_multipart(state, user, id).await?;
     check_clock(state)?;
     let signed_at = OffsetDateTime::now_utc();
-    let now = millis(signed_at);
-    // Part URLs live at most 15 minutes: each is asked for shortly before its part is sent.
-    let part_expiry =
-        Expiry::secs(state.config.upload_expiry_secs.min(900)).map_err(|e| UploadError::Internal(e.to_string()))?;
+    let now = unix_millis(signed_at);
+    let part_expiry = state.config.part_url_expiry;
     let mut urls = Vec::with_capacity(parts.len());
     for p in parts {
         if p.part_number == 0 || p.part_number > count {
-            return Err(UploadError::Invalid(format!(
+            return Err(invalid(format!(
                 "Part {} is out of range: this upload has parts 1 to {count}.",
                 p.part_number
             )));
@@ -394,7 +294,7 @@ pub async fn sign_parts(
 /// Finishes a multipart upload from what S3 itself lists (never the browser's part list): every
 /// part must be there with its expected size, then S3 assembles the object, and it is verified
 /// like any other upload. Parts missing: 409, and the row stays pending for the rest.
-pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
+pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadRow, Failure> {
     let row = own_upload(state, user, id).await?;
     if row.status == UploadStatus::Completed {
         return Ok(row);
@@ -403,14 +303,14 @@ pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadR
     let stored = match state.s3.list_parts(&row.object_key, &s3_id).await {
         Ok(p) => p,
         // Completed already (a lost answer, another tab): the object tells.
-        Err(e) if e.code() == Some("NoSuchUpload") => return settle(state, row).await,
+        Err(e) if e.is_no_such_upload() => return settle(state, row).await,
         Err(e) => return Err(e.into()),
     };
     let size = row.declared_size as u64;
     let good: Vec<&StoredPart> =
         stored.iter().filter(|p| p.number <= count && p.size == part_len(size, part_size, p.number)).collect();
     if good.len() != count as usize {
-        return Err(UploadError::Conflict(format!(
+        return Err(conflict(format!(
             "The storage has {} of the {count} parts; send the rest, then complete again.",
             good.len()
         )));
@@ -418,47 +318,47 @@ pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadR
     let parts: Vec<CompletedPart> = good.into_iter().cloned().map(CompletedPart::from).collect();
     match state.s3.complete_multipart_upload(&row.object_key, &s3_id, &parts).await {
         Ok(_) => {}
-        Err(e) if e.code() == Some("NoSuchUpload") => {}
+        Err(e) if e.is_no_such_upload() => {}
         Err(e) => return Err(e.into()),
     }
     settle(state, row).await
 }
 
-async fn own_upload(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
+async fn own_upload(state: &AppState, user: &User, id: &str) -> Result<UploadRow, Failure> {
     match uploads::get(&state.db, id).await? {
         // Another user's upload is "no such upload": its existence is not theirs to learn.
         Some(row) if row.owner_id == user.id => Ok(row),
-        _ => Err(UploadError::NotFound),
+        _ => Err(no_such_upload()),
     }
 }
 
 /// Turns what verifying found into the row, or the reason it is not completed.
-async fn settle(state: &AppState, row: UploadRow) -> Result<UploadRow, UploadError> {
+async fn settle(state: &AppState, row: UploadRow) -> Result<UploadRow, Failure> {
     match verify(&state.db, &state.s3, &row).await? {
-        Verified::Completed { .. } => Ok(uploads::get(&state.db, &row.id).await?.ok_or(UploadError::NotFound)?),
-        Verified::Missing => Err(UploadError::Conflict("The storage has no file for this upload (yet).".into())),
+        Verified::Completed { .. } => uploads::get(&state.db, &row.id).await?.ok_or_else(no_such_upload),
+        Verified::Missing => Err(conflict("The storage has no file for this upload (yet).")),
         Verified::Mismatch { reason } => {
             uploads::mark_ended(&state.db, &row.id, UploadStatus::Failed, Some(&reason)).await?;
-            Err(UploadError::Conflict(format!("The stored file does not match the upload: {reason}.")))
+            Err(conflict(format!("The stored file does not match the upload: {reason}.")))
         }
-        Verified::NotPending(status) => Err(UploadError::Conflict(format!("This upload is {}.", status.as_str()))),
+        Verified::NotPending(status) => Err(conflict(format!("This upload is {}.", status.as_str()))),
     }
 }
 
 /// The dropzone's confirmation once S3 answered: HEAD, compare, complete. Idempotent.
-pub async fn confirm(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
+pub async fn confirm(state: &AppState, user: &User, id: &str) -> Result<UploadRow, Failure> {
     let row = own_upload(state, user, id).await?;
     settle(state, row).await
 }
 
 /// The user gave up on this upload; an object that slipped through anyway is removed.
-pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow, UploadError> {
+pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow, Failure> {
     let row = own_upload(state, user, id).await?;
     if !uploads::mark_ended(&state.db, &row.id, UploadStatus::Cancelled, Some("cancelled by the user")).await? {
-        return Err(UploadError::Conflict(format!("This upload is already {}.", row.status.as_str())));
+        return Err(conflict(format!("This upload is already {}.", row.status.as_str())));
     }
     discard(&state.s3, &row).await;
-    uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)
+    uploads::get(&state.db, id).await?.ok_or_else(no_such_upload)
 }
 
 /// Frees what an upload that will not complete holds on S3: its multipart upload's parts, or an
@@ -467,7 +367,7 @@ async fn discard(s3: &S3Client, row: &UploadRow) {
     if let Some(s3_id) = &row.multipart_upload_id {
         match s3.abort_multipart_upload(&row.object_key, s3_id).await {
             Ok(()) => return,
-            Err(e) if e.code() == Some("NoSuchUpload") => {}
+            Err(e) if e.is_no_such_upload() => {}
             Err(e) => tracing::warn!(error = %e, key = %row.object_key, "could not abort the multipart upload"),
         }
     }
@@ -477,54 +377,55 @@ async fn discard(s3: &S3Client, row: &UploadRow) {
 }
 
 /// The browser reports S3's refusal; the row records it (the reason is S3's words, shortened).
-pub async fn report_failure(state: &AppState, user: &User, id: &str, reason: &str) -> Result<UploadRow, UploadError> {
+pub async fn report_failure(state: &AppState, user: &User, id: &str, reason: &str) -> Result<UploadRow, Failure> {
     let row = own_upload(state, user, id).await?;
     let reason: String = reason.chars().filter(|c| !c.is_control()).take(300).collect();
     uploads::mark_ended(&state.db, &row.id, UploadStatus::Failed, Some(&reason)).await?;
-    uploads::get(&state.db, id).await?.ok_or(UploadError::NotFound)
+    uploads::get(&state.db, id).await?.ok_or_else(no_such_upload)
 }
 
 /// A form for the profile page without JavaScript: the key is fixed up to a fresh folder of the
 /// user's, S3 fills in the file name, and S3 redirects to our landing route.
-pub fn plain_form(state: &AppState, user: &User) -> Result<PlainForm, UploadError> {
+pub fn plain_form(state: &AppState, user: &User) -> Result<PlainForm, Failure> {
     check_clock(state)?;
     let prefix = format!("uploads/{}/{}/", user.id, uuid::Uuid::new_v4());
-    let form = PostPolicy::for_key(format!("{prefix}${{filename}}"), expiry(state))
+    let form = PostPolicy::for_key(format!("{prefix}${{filename}}"), state.config.upload_expiry)
         .key_starts_with(prefix)
         .length_range(1, state.config.limits.max_bytes.min(SINGLE_REQUEST_MAX_BYTES))
         .success(Success::Redirect(format!("{}{LANDING_PATH}", state.config.public_url)))
         .sign(state.s3.bucket(), OffsetDateTime::now_utc())
-        .map_err(|e| UploadError::Invalid(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(PlainForm { url: form.url, fields: form.fields })
 }
 
 /// S3's 303 after a form upload: check the key is the user's, HEAD it, and record it completed.
-pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Result<UploadRow, UploadError> {
+pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Result<UploadRow, Failure> {
     let own_prefix = format!("uploads/{}/", user.id);
     if bucket != state.config.s3.bucket || !key.starts_with(&own_prefix) {
         tracing::warn!(user = %user.id, bucket, key, "landing: refused a key that is not the user's");
-        return Err(UploadError::NotFound);
+        return Err(no_such_upload());
     }
     if let Some(row) = uploads::by_key(&state.db, key).await? {
-        return if row.owner_id == user.id { settle(state, row).await } else { Err(UploadError::NotFound) };
+        return if row.owner_id == user.id { settle(state, row).await } else { Err(no_such_upload()) };
     }
     // A form upload: the row is recorded now that S3 says there is an object.
     let rest = &key[own_prefix.len()..];
     let Some((id, name)) = rest.split_once('/').filter(|(id, n)| uuid::Uuid::parse_str(id).is_ok() && !n.is_empty())
     else {
-        return Err(UploadError::NotFound);
+        return Err(no_such_upload());
     };
     let Some(info) = state.s3.head_object(key).await? else {
-        return Err(UploadError::Conflict("The storage has no such file.".into()));
+        return Err(conflict("The storage has no such file."));
     };
     let content_type = mime_guess::from_path(name).first_or_octet_stream().essence_str().to_owned();
+    let name = FileName::new(name);
     let row = uploads::insert_pending(
         &state.db,
         id,
         &uploads::NewUpload {
             owner_id: &user.id,
             object_key: key,
-            file_name: &sanitize_file_name(name),
+            file_name: name.as_str(),
             content_type: &content_type,
             declared_size: info.size as i64,
             checksum_sha256: None,
@@ -540,7 +441,7 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
         if let Err(e) = state.s3.delete_object(key).await {
             tracing::warn!(error = %e, key, "landing: could not delete a refused object");
         }
-        return Err(UploadError::Invalid(format!("{name}: {reason}.")));
+        return Err(invalid(format!("{name}: {reason}.")));
     }
     settle(state, row).await
 }
@@ -647,41 +548,4 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
         }
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_lose_paths_and_control_characters_but_keep_unicode() {
-        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_file_name("C:\\Users\\me\\photo.jpg"), "photo.jpg");
-        assert_eq!(sanitize_file_name("a\u{0}b\nc.txt"), "abc.txt");
-        assert_eq!(sanitize_file_name("  ..hidden "), "hidden");
-        assert_eq!(sanitize_file_name(".."), "file");
-        assert_eq!(sanitize_file_name(". .x"), "x");
-        assert_eq!(sanitize_file_name(""), "file");
-        assert_eq!(sanitize_file_name("Résumé 履歴書.pdf"), "Résumé 履歴書.pdf");
-    }
-
-    #[test]
-    fn long_names_are_cut_on_a_character_boundary_keeping_the_extension() {
-        let long = format!("{}.jpeg", "é".repeat(300));
-        let cut = sanitize_file_name(&long);
-        assert!(cut.len() <= MAX_NAME_BYTES, "{}", cut.len());
-        assert!(cut.ends_with(".jpeg"));
-        assert!(cut.starts_with("éé"));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn sanitized_names_are_always_safe_key_segments(name in "\\PC{0,300}|[./\\\\\\x00-\\x1f]{0,20}") {
-            let s = sanitize_file_name(&name);
-            proptest::prop_assert!(!s.is_empty() && s.len() <= MAX_NAME_BYTES);
-            proptest::prop_assert!(!s.contains('/') && !s.contains('\\'));
-            proptest::prop_assert!(!s.chars().any(char::is_control));
-            proptest::prop_assert!(s != "." && s != ".." && !s.starts_with('.'));
-        }
-    }
 }

@@ -132,6 +132,11 @@ pub async fn spawn_app() -> TestApp {
 
 pub const PASSWORD: &str = "a long enough password";
 
+/// An address known to be valid, as the database functions take it.
+pub fn email(address: &str) -> app::domain::Email {
+    app::domain::Email::parse(address).expect("a valid test address")
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)

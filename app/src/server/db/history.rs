@@ -4,6 +4,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::Arguments;
 
+use crate::domain::Email;
 use crate::model::{HistoryFilter, HistoryPage, HistoryRow, HistorySort, HistorySummary, StatusTotal};
 
 use super::{DbError, Pool};
@@ -41,7 +42,7 @@ impl Where {
 
 fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
     let mut w = Where::new();
-    if let Some(email) = f.user_email.as_ref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) {
+    if let Some(email) = f.user_email.as_deref().map(Email::canonical).filter(|e| !e.is_empty()) {
         let p = w.text(email);
         w.sql.push(format!("u.email = {p}"));
     }

@@ -68,6 +68,12 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Now, as every time is stored: Unix milliseconds.
 pub fn now_millis() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    unix_millis(time::OffsetDateTime::now_utc())
+}
+
+/// A moment as Unix milliseconds.
+pub fn unix_millis(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }

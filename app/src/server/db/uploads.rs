@@ -33,11 +33,11 @@ pub struct NewMultipart<'a> {
 }
 
 pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<UploadRow, DbError> {
-    sqlx::query(
+    Ok(sqlx::query_as(&format!(
         "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, \
          status, method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+    ))
     .bind(id)
     .bind(u.owner_id)
     .bind(u.object_key)
@@ -52,9 +52,8 @@ pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<
     .bind(u.multipart.as_ref().map(|m| m.part_size))
     .bind(u.multipart.as_ref().map(|m| m.part_count))
     .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
-    .execute(pool)
-    .await?;
-    Ok(get(pool, id).await?.expect("the row was just inserted"))
+    .fetch_one(pool)
+    .await?)
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<UploadRow>, DbError> {

@@ -1,69 +1,98 @@
 //! Users: created by sign-up or the CLI, looked up by email for sign-in.
 
-use serde::{Deserialize, Serialize};
+use crate::domain::Email;
+use crate::model::Role;
 
 use super::{now_millis, DbError, Pool};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+/// An account as stored. Holds the password hash: never serialised, never sent to a page (pages
+/// get a [`crate::model::CurrentUser`]).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub password_hash: String,
     pub created_at: i64,
 }
 
+/// Fails to compile if [`User`] ever becomes `Serialize`: with both impls applying, the call
+/// below is ambiguous.
+const _: fn() = || {
+    trait NotSerialize<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> NotSerialize<()> for T {}
+    impl<T: ?Sized + serde::Serialize> NotSerialize<u8> for T {}
+    <User as NotSerialize<_>>::check();
+};
+
 impl User {
     pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+        self.role == Role::Admin
     }
 }
 
-/// Emails are compared case-insensitively, so they are stored lower-cased.
-pub async fn create(pool: &Pool, email: &str, role: &str, password_hash: &str) -> Result<User, DbError> {
-    let user = User {
-        id: uuid::Uuid::new_v4().to_string(),
-        email: email.trim().to_lowercase(),
-        role: role.to_owned(),
-        password_hash: password_hash.to_owned(),
-        created_at: now_millis(),
-    };
-    sqlx::query("INSERT INTO users (id, email, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(&user.role)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(pool)
-        .await?;
-    Ok(user)
+const COLUMNS: &str = "id, email, role, password_hash, created_at";
+
+/// Why an account was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("an account with this email exists already")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-pub async fn by_email(pool: &Pool, email: &str) -> Result<Option<User>, DbError> {
-    Ok(sqlx::query_as("SELECT id, email, role, password_hash, created_at FROM users WHERE email = $1")
-        .bind(email.trim().to_lowercase())
+/// The database refused a second account with this email (and nothing else).
+fn is_email_taken(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(e) => {
+            // PostgreSQL names the constraint; SQLite names the column in its message.
+            e.is_unique_violation()
+                && (e.constraint() == Some("users_email_key") || e.message().contains("users.email"))
+        }
+        _ => false,
+    }
+}
+
+pub async fn create(pool: &Pool, email: &Email, role: Role, password_hash: &str) -> Result<User, CreateError> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (id, email, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(email.as_str())
+    .bind(role.as_str())
+    .bind(password_hash)
+    .bind(now_millis())
+    .fetch_one(pool)
+    .await
+    .map_err(|e| if is_email_taken(&e) { CreateError::EmailTaken } else { CreateError::Db(e.into()) })
+}
+
+pub async fn by_email(pool: &Pool, email: &Email) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+        .bind(email.as_str())
         .fetch_optional(pool)
         .await?)
 }
 
 pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, DbError> {
-    Ok(sqlx::query_as("SELECT id, email, role, password_hash, created_at FROM users WHERE id = $1")
-        .bind(id)
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(pool).await?)
+}
+
+/// The account as it now is, or `None` when no account has this email.
+pub async fn set_role(pool: &Pool, email: &Email, role: Role) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as(&format!("UPDATE users SET role = $2 WHERE email = $1 RETURNING {COLUMNS}"))
+        .bind(email.as_str())
+        .bind(role.as_str())
         .fetch_optional(pool)
         .await?)
 }
 
-pub async fn set_role(pool: &Pool, email: &str, role: &str) -> Result<bool, DbError> {
-    Ok(sqlx::query("UPDATE users SET role = $2 WHERE email = $1")
-        .bind(email.trim().to_lowercase())
-        .bind(role)
-        .execute(pool)
-        .await?
-        .rows_affected()
-        == 1)
-}
-
 pub async fn count_admins(pool: &Pool) -> Result<i64, DbError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(pool).await?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = $1").bind(Role::Admin.as_str()).fetch_one(pool).await?;
     Ok(n)
 }

@@ -1,0 +1,76 @@
+//! Where server faults meet the caller: code on the server fails with a [`Failure`], which keeps
+//! the details; turning it into the [`ApiError`] the caller sees is the one place they are logged.
+
+use crate::api::ApiError;
+
+use super::db::DbError;
+use super::s3::S3Error;
+use super::uploads::VerifyError;
+
+/// A refusal meant for the caller, or a fault of ours with the details only the log may see.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Refused(#[from] ApiError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    /// Anything else that should not happen (a panicked task, a missing context).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Db(e) => Failure::Db(e),
+            VerifyError::S3(e) => Failure::S3(e),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Failure {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Failure::Internal(format!("a blocking task failed: {e}"))
+    }
+}
+
+/// The boundary: logs a fault once, with its details, and answers with words for people.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Refused(e) => e,
+            Failure::Db(e) => {
+                tracing::error!(error = %e, "database error");
+                ApiError::Internal
+            }
+            Failure::S3(e) => {
+                tracing::error!(error = %e, "storage error");
+                ApiError::Unavailable("The storage service did not answer; please try again.".into())
+            }
+            Failure::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        Failure::from(e).into()
+    }
+}
+
+impl From<S3Error> for ApiError {
+    fn from(e: S3Error) -> Self {
+        Failure::from(e).into()
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Failure::from(e).into()
+    }
+}
