@@ -92,3 +92,29 @@ env_file_get() {
   [ -f "$1" ] || return 0
   sed -n "s/^$2=//p" "$1" | tail -n 1 | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\1/"
 }
+
+# What goes into the release build (the server binary and the site bundle); tests and benches do not.
+RELEASE_BUILD_INPUTS=(Cargo.toml Cargo.lock app/Cargo.toml app/src frontend server/Cargo.toml server/src style public migrations)
+
+# Prints the first source newer than a release build output (or the missing output); fails when the
+# build is current.
+stale_release_build() {
+  local out newer
+  for out in "$ROOT/target/release/server" "$ROOT"/target/site/pkg/*.wasm; do
+    if [ ! -e "$out" ]; then echo "$out is missing"; return 0; fi
+    newer="$(cd "$ROOT" && find "${RELEASE_BUILD_INPUTS[@]}" -type f -newer "$out" -print -quit 2>/dev/null)"
+    if [ -n "$newer" ]; then echo "$newer is newer than $out"; return 0; fi
+  done
+  return 1
+}
+
+# Benchmarks of an old build measure old code: rebuild whenever a source changed since.
+ensure_fresh_release_build() {
+  local why
+  if why="$(stale_release_build)"; then
+    say "release build out of date ($why): cargo leptos build --release"
+    (cd "$ROOT" && cargo leptos build --release)
+  else
+    skip "release build: newer than its sources"
+  fi
+}
