@@ -294,13 +294,19 @@ pub fn refusal(limits: &Limits, size: u64, content_type: &str) -> Option<String>
 /// Less than a minute of validity left (by the server's clock, measured with ours since arrival,
 /// so a skewed local clock does not matter).
 pub fn ticket_is_stale(ticket: &UploadTicket, received_local_ms: i64, now_local_ms: i64) -> bool {
-    let valid_for = ticket.expires_at - ticket.server_time;
-    now_local_ms - received_local_ms > valid_for - TICKET_MARGIN_MS
+    is_stale(ticket.expires_at - ticket.server_time, TICKET_MARGIN_MS, now_local_ms - received_local_ms)
 }
 
 /// Less than 30 seconds of validity left, measured like [`ticket_is_stale`].
 pub fn part_url_is_stale(url: &PartUrl, server_time: i64, received_local_ms: i64, now_local_ms: i64) -> bool {
-    now_local_ms - received_local_ms > (url.expires_at - server_time) - PART_URL_MARGIN_MS
+    is_stale(url.expires_at - server_time, PART_URL_MARGIN_MS, now_local_ms - received_local_ms)
+}
+
+/// Older than its validity less the margin; the margin is at most half the validity, so that a
+/// short-lived signature (the operator may set a minute) is not stale the moment it arrives and
+/// signed again forever.
+fn is_stale(valid_for: i64, margin: i64, age: i64) -> bool {
+    age > valid_for - margin.min(valid_for / 2)
 }
 
 /// S3's answer in words: its XML `<Message>` and `<Code>`, or what a status 0 means.
@@ -1354,6 +1360,19 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_lived_ticket_is_not_stale_on_arrival() {
+        let mut t = single_ticket("short");
+        t.expires_at = t.server_time + 60_000;
+        assert!(!ticket_is_stale(&t, T0, T0));
+        assert!(!ticket_is_stale(&t, T0, T0 + 29_000));
+        assert!(ticket_is_stale(&t, T0, T0 + 31_000));
+        // The usual 15 minutes keep the whole minute of margin.
+        let t = single_ticket("long");
+        assert!(!ticket_is_stale(&t, T0, T0 + 839_000));
+        assert!(ticket_is_stale(&t, T0, T0 + 841_000));
+    }
 
     const MIB: u64 = 1 << 20;
     const T0: i64 = 1_000_000;

@@ -1,6 +1,6 @@
-//! Test helpers: the real app on port 0, a fresh database per test on SQLite or PostgreSQL, and
-//! the local Garage's settings (written by `scripts/garage.sh up`).
-#![allow(dead_code)]
+//! Test helpers: the real app on port 0, a fresh database per test on SQLite or PostgreSQL, the
+//! local Garage's settings (written by `scripts/garage.sh up`), and `on_both_engines!`, which makes
+//! one test two named cases, one per database engine.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,7 +60,39 @@ pub enum Engine {
     Postgres,
 }
 
-pub const ENGINES: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
+/// Makes one test two cases, `name::sqlite` and `name::postgres`, each on a fresh database of its
+/// engine: a failure names the engine, and the two run in parallel like any other tests. The body
+/// sees the engine under the name given in the parentheses, and the test module's items.
+///
+/// ```ignore
+/// on_both_engines! {
+///     async fn a_user_signs_up(engine) {
+///         let app = spawn_app_with(engine, &[]).await;
+///     }
+/// }
+/// ```
+macro_rules! on_both_engines {
+    ($(#[$attr:meta])* async fn $name:ident($engine:ident) $body:block) => {
+        $(#[$attr])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($engine: $crate::helpers::Engine) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run($crate::helpers::Engine::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                run($crate::helpers::Engine::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_engines;
 
 fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
@@ -82,7 +114,7 @@ pub async fn fresh_database(engine: Engine) -> String {
             let mut conn = PgConnection::connect(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (TEST_POSTGRES_URL) is not reachable: {e}"));
-            // Databases of earlier runs go first; test binaries run one after another.
+            // Databases of earlier runs go first: the tests' one binary does this once per run.
             PG_CLEANED
                 .get_or_init(|| async {
                     let old: Vec<(String,)> =
@@ -122,12 +154,35 @@ pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestA
     let state = server::build_state(config(&db, &all), options).await.expect("the app starts");
     let state_for_server = state.clone();
     tokio::spawn(async move { server::serve(listener, state_for_server).await.unwrap() });
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base_url, state, http }
+    TestApp { base_url, state, http: http_client() }
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Engine::Sqlite, &[]).await
+}
+
+/// An HTTP client that reports redirects instead of following them.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The S3 client of the test configuration: the local Garage and its test bucket.
+pub fn s3_client() -> app::server::s3::S3Client {
+    config("sqlite::memory:", &[]).s3.client()
+}
+
+/// Held by the tests that write the shared test bucket's CORS or lifecycle rules, so that another
+/// test's rules cannot land between writing and reading them back (they all run in one binary).
+pub async fn bucket_rules_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// The base64 SHA-256 of `bytes`, as S3's checksum fields and headers carry it.
+pub fn sha256_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 pub const PASSWORD: &str = "a long enough password";

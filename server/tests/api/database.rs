@@ -1,10 +1,9 @@
 //! The data-access module against both engines, each test on a fresh database.
 
-mod common;
-
 use app::model::{Role, SigningMethod, UploadStatus};
 use app::server::db::{self, uploads, users};
-use common::*;
+
+use crate::helpers::*;
 
 async fn pool(engine: Engine) -> db::Pool {
     db::connect(&fresh_database(engine).await).await.expect("connects and migrates")
@@ -24,18 +23,16 @@ fn new_upload<'a>(owner: &'a str, key: &'a str) -> uploads::NewUpload<'a> {
     }
 }
 
-#[tokio::test]
-async fn migrations_apply_twice_without_error() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn migrations_apply_twice_without_error(engine) {
         let url = fresh_database(engine).await;
         db::connect(&url).await.unwrap();
         db::connect(&url).await.unwrap_or_else(|e| panic!("{engine:?}: {e}"));
     }
 }
 
-#[tokio::test]
-async fn users_are_found_by_email_case_insensitively_and_emails_are_unique() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn users_are_found_by_email_case_insensitively_and_emails_are_unique(engine) {
         let pool = pool(engine).await;
         let u = users::create(&pool, &email("Ada@Example.com"), Role::Admin, "hash").await.unwrap();
         let found = users::by_email(&pool, &email("ada@example.COM")).await.unwrap().unwrap();
@@ -65,9 +62,8 @@ async fn users_are_found_by_email_case_insensitively_and_emails_are_unique() {
     }
 }
 
-#[tokio::test]
-async fn an_upload_is_recorded_pending_with_what_the_user_declared() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn an_upload_is_recorded_pending_with_what_the_user_declared(engine) {
         let pool = pool(engine).await;
         let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let row = uploads::insert_pending(&pool, "up-1", &new_upload(&u.id, "uploads/a/1/r.pdf")).await.unwrap();
@@ -80,9 +76,8 @@ async fn an_upload_is_recorded_pending_with_what_the_user_declared() {
     }
 }
 
-#[tokio::test]
-async fn an_upload_for_an_unknown_user_or_a_taken_key_is_refused() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn an_upload_for_an_unknown_user_or_a_taken_key_is_refused(engine) {
         let pool = pool(engine).await;
         assert!(uploads::insert_pending(&pool, "x", &new_upload("nobody", "k1")).await.is_err(), "{engine:?}");
         let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
@@ -91,9 +86,8 @@ async fn an_upload_for_an_unknown_user_or_a_taken_key_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn completing_moves_a_pending_upload_once_and_only_once() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn completing_moves_a_pending_upload_once_and_only_once(engine) {
         let pool = pool(engine).await;
         let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "up", &new_upload(&u.id, "k")).await.unwrap();
@@ -122,9 +116,8 @@ async fn futures_count(handles: impl Iterator<Item = tokio::task::JoinHandle<boo
     n
 }
 
-#[tokio::test]
-async fn an_ended_upload_keeps_its_reason() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn an_ended_upload_keeps_its_reason(engine) {
         let pool = pool(engine).await;
         let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "up", &new_upload(&u.id, "k")).await.unwrap();
@@ -135,9 +128,8 @@ async fn an_ended_upload_keeps_its_reason() {
     }
 }
 
-#[tokio::test]
-async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn a_users_list_pages_newest_first_without_gaps_or_repeats(engine) {
         let pool = pool(engine).await;
         let a = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let b = users::create(&pool, &email("b@x.io"), Role::User, "h").await.unwrap();
@@ -168,9 +160,8 @@ async fn a_users_list_pages_newest_first_without_gaps_or_repeats() {
     }
 }
 
-#[tokio::test]
-async fn pending_uploads_past_their_expiry_are_listed_for_the_reconciler() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn pending_uploads_past_their_expiry_are_listed_for_the_reconciler(engine) {
         let pool = pool(engine).await;
         let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let mut old = new_upload(&u.id, "old");

@@ -1,18 +1,12 @@
 //! The signer against a real S3 server (the local Garage): what we sign, S3 enforces.
 
-mod common;
-
 use app::server::s3::post_policy::{PostForm, PostPolicy, Success};
 use app::server::s3::presign::{Expiry, PartConstraints, PutConstraints};
 use app::server::s3::{xml, Bucket, CompletedPart, CorsRule, PartChecksums, S3Client};
-use base64::Engine as _;
 use reqwest::multipart::{Form, Part};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-fn client() -> S3Client {
-    common::config("sqlite::memory:", &[]).s3.client()
-}
+use crate::helpers::{bucket_rules_lock, http_client, s3_client, sha256_b64};
 
 fn bucket(c: &S3Client) -> &Bucket {
     c.bucket()
@@ -20,10 +14,6 @@ fn bucket(c: &S3Client) -> &Bucket {
 
 fn unique_key(name: &str) -> String {
     format!("tests/{}/{name}", uuid::Uuid::new_v4())
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 fn now() -> OffsetDateTime {
@@ -44,7 +34,7 @@ async fn post(form: &PostForm, extra: &[(&str, &str)], body: Vec<u8>, content_ty
         mp = mp.text(n.to_string(), v.to_string());
     }
     mp = mp.part("file", Part::bytes(body).file_name("file.bin").mime_str(content_type).unwrap());
-    http().post(&form.url).multipart(mp).send().await.unwrap()
+    http_client().post(&form.url).multipart(mp).send().await.unwrap()
 }
 
 fn with_field(form: &PostForm, name: &str, value: &str) -> PostForm {
@@ -61,13 +51,9 @@ async fn assert_absent(c: &S3Client, key: &str) {
     assert_eq!(c.head_object(key).await.unwrap(), None, "{key} must not exist");
 }
 
-fn sha256_b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
-}
-
 #[tokio::test]
 async fn a_signed_post_with_status_201_uploads_and_names_bucket_key_and_etag() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("hello wörld.txt");
     let form = policy(&key).success(Success::Status(201)).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[], b"hello, S3".to_vec(), "text/plain").await;
@@ -84,7 +70,7 @@ async fn a_signed_post_with_status_201_uploads_and_names_bucket_key_and_etag() {
 
 #[tokio::test]
 async fn a_signed_post_with_a_redirect_answers_303_carrying_bucket_key_and_etag() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("a+b c.txt");
     let landing = "http://127.0.0.1:3000/uploads/landing";
     let form = policy(&key).success(Success::Redirect(landing.into())).sign(bucket(&c), now()).unwrap();
@@ -101,7 +87,7 @@ async fn a_signed_post_with_a_redirect_answers_303_carrying_bucket_key_and_etag(
 
 #[tokio::test]
 async fn a_post_with_a_changed_key_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let other = unique_key("evil.txt");
@@ -113,7 +99,7 @@ async fn a_post_with_a_changed_key_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_post_with_a_changed_content_type_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&with_field(&form, "Content-Type", "text/html"), &[], b"<script>".to_vec(), "text/html").await;
@@ -123,7 +109,7 @@ async fn a_post_with_a_changed_content_type_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_post_with_an_extra_unsigned_field_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[("x-amz-meta-evil", "1")], b"x".to_vec(), "text/plain").await;
@@ -135,7 +121,7 @@ async fn a_post_with_an_extra_unsigned_field_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_post_larger_than_the_length_range_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("big.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[], vec![b'x'; 65], "text/plain").await;
@@ -148,7 +134,7 @@ async fn a_post_larger_than_the_length_range_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn an_expired_post_policy_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("late.txt");
     let form = PostPolicy::for_key(&key, secs(60))
         .content_type("text/plain")
@@ -162,7 +148,7 @@ async fn an_expired_post_policy_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_post_with_a_wrong_signature_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let sig = form.field("x-amz-signature").unwrap();
@@ -174,7 +160,7 @@ async fn a_post_with_a_wrong_signature_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_post_whose_body_does_not_match_its_checksum_is_rejected_and_stores_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("sum.txt");
     let form = policy(&key).checksum_sha256(sha256_b64(b"the real bytes")).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[], b"other bytes!!!".to_vec(), "text/plain").await;
@@ -185,7 +171,7 @@ async fn a_post_whose_body_does_not_match_its_checksum_is_rejected_and_stores_no
 }
 
 async fn put(req: &app::server::s3::PresignedRequest, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {
-    let mut r = http().put(&req.url);
+    let mut r = http_client().put(&req.url);
     for (n, v) in headers {
         r = r.header(*n, *v);
     }
@@ -199,7 +185,7 @@ fn put_req(c: &S3Client, key: &str, len: u64, at: OffsetDateTime, expiry: u64) -
 
 #[tokio::test]
 async fn a_presigned_put_uploads_the_file() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("pic ü.png");
     let body = b"\x89PNG not really".to_vec();
     let req = put_req(&c, &key, body.len() as u64, now(), 300);
@@ -213,7 +199,7 @@ async fn a_presigned_put_uploads_the_file() {
 
 #[tokio::test]
 async fn a_presigned_put_with_another_content_type_is_rejected() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now(), 300);
     let res = put(&req, &[("content-type", "text/html")], b"abcd".to_vec()).await;
@@ -223,7 +209,7 @@ async fn a_presigned_put_with_another_content_type_is_rejected() {
 
 #[tokio::test]
 async fn a_presigned_put_with_another_length_is_rejected() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now(), 300);
     let res = put(&req, &[("content-type", "image/png")], b"abcdefgh".to_vec()).await;
@@ -233,7 +219,7 @@ async fn a_presigned_put_with_another_length_is_rejected() {
 
 #[tokio::test]
 async fn an_expired_presigned_put_is_rejected() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now() - Duration::minutes(10), 60);
     let res = put(&req, &[("content-type", "image/png")], b"abcd".to_vec()).await;
@@ -243,7 +229,7 @@ async fn an_expired_presigned_put_is_rejected() {
 
 #[tokio::test]
 async fn a_presigned_put_with_a_checksum_refuses_other_bytes() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("sum.bin");
     let constraints = PutConstraints {
         content_type: "application/octet-stream".into(),
@@ -261,24 +247,24 @@ async fn a_presigned_put_with_a_checksum_refuses_other_bytes() {
 
 #[tokio::test]
 async fn presigned_get_and_head_read_back_the_object_as_an_attachment() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("report.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     assert!(post(&form, &[], b"contents".to_vec(), "text/plain").await.status().is_success());
     let url = bucket(&c).presign_get(&key, Some("rapport é.txt"), secs(60), now());
-    let res = http().get(&url).send().await.unwrap();
+    let res = http_client().get(&url).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let cd = res.headers()["content-disposition"].to_str().unwrap().to_owned();
     assert!(cd.starts_with("attachment;"), "{cd}");
     assert_eq!(res.bytes().await.unwrap().as_ref(), b"contents");
-    let head = http().head(bucket(&c).presign_head(&key, secs(60), now())).send().await.unwrap();
+    let head = http_client().head(bucket(&c).presign_head(&key, secs(60), now())).send().await.unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(head.headers()["content-length"], "8");
 }
 
 #[tokio::test]
 async fn head_through_the_servers_client_reports_size_and_etag_or_nothing() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("h.txt");
     assert_eq!(c.head_object(&key).await.unwrap(), None);
     let form = policy(&key).success(Success::Status(201)).sign(bucket(&c), now()).unwrap();
@@ -292,7 +278,7 @@ async fn head_through_the_servers_client_reports_size_and_etag_or_nothing() {
 
 #[tokio::test]
 async fn a_multipart_upload_completes_through_presigned_part_urls() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("large.bin");
     let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let part2 = b"the small last part".to_vec();
@@ -300,7 +286,7 @@ async fn a_multipart_upload_completes_through_presigned_part_urls() {
     let mut etags = vec![];
     for (n, data) in [(1u32, part1.clone()), (2, part2.clone())] {
         let req = bucket(&c).presign_upload_part(&key, &upload_id, n, &PartConstraints::default(), secs(300), now());
-        let res = http().put(&req.url).body(data).send().await.unwrap();
+        let res = http_client().put(&req.url).body(data).send().await.unwrap();
         assert!(res.status().is_success(), "part {n}: {}", res.status());
         etags.push(CompletedPart {
             number: n,
@@ -316,7 +302,7 @@ async fn a_multipart_upload_completes_through_presigned_part_urls() {
 
 #[tokio::test]
 async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those_bytes() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("checked.bin");
     let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 249) as u8).collect();
     let part2 = b"the last part".to_vec();
@@ -326,7 +312,7 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
         bucket(&c).presign_upload_part(&key, &upload_id, n, &pc, secs(300), now())
     };
     let put = |req: app::server::s3::PresignedRequest, body: Vec<u8>| {
-        let mut r = http().put(&req.url).body(body);
+        let mut r = http_client().put(&req.url).body(body);
         for (n, v) in &req.headers {
             r = r.header(n.as_str(), v.as_str());
         }
@@ -341,7 +327,7 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
     // The signed checksum left out: the signature no longer matches the request.
     let req = sign(1, &part1);
     // Garage refuses it before reading the body, which may reach the client as a closed connection.
-    match http().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await {
+    match http_client().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await {
         Ok(res) => assert!(res.status().is_client_error(), "{}", res.status()),
         Err(e) => assert!(e.is_request(), "{e}"),
     }
@@ -359,7 +345,7 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
     assert_eq!(head.size, (part1.len() + part2.len()) as u64);
     let sum = head.checksum_sha256.expect("the composite checksum is reported");
     assert!(sum.ends_with("-2"), "{sum}");
-    let res = http().get(bucket(&c).presign_get(&key, None, secs(60), now())).send().await.unwrap();
+    let res = http_client().get(bucket(&c).presign_get(&key, None, secs(60), now())).send().await.unwrap();
     let body = res.bytes().await.unwrap();
     assert_eq!(&body[..part1.len()], &part1[..]);
     assert_eq!(&body[part1.len()..], &part2[..]);
@@ -367,11 +353,11 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
 
 #[tokio::test]
 async fn an_aborted_multipart_upload_cannot_be_completed() {
-    let c = client();
+    let c = s3_client();
     let key = unique_key("aborted.bin");
     let upload_id = c.create_multipart_upload(&key, "application/octet-stream", PartChecksums::None).await.unwrap();
     let req = bucket(&c).presign_upload_part(&key, &upload_id, 1, &PartConstraints::default(), secs(300), now());
-    let res = http().put(&req.url).body(b"tiny".to_vec()).send().await.unwrap();
+    let res = http_client().put(&req.url).body(b"tiny".to_vec()).send().await.unwrap();
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
     c.abort_multipart_upload(&key, &upload_id).await.unwrap();
     let part = CompletedPart { number: 1, etag, checksum_sha256: None };
@@ -382,7 +368,7 @@ async fn an_aborted_multipart_upload_cannot_be_completed() {
 
 #[tokio::test]
 async fn s3_errors_come_back_typed_with_code_and_message() {
-    let c = client();
+    let c = s3_client();
     let part = CompletedPart { number: 1, etag: "\"e\"".into(), checksum_sha256: None };
     let err = c.complete_multipart_upload(&unique_key("x"), "no-such-upload", &[part]).await.unwrap_err();
     match err {
@@ -397,12 +383,13 @@ async fn s3_errors_come_back_typed_with_code_and_message() {
 #[tokio::test]
 async fn the_bucket_cors_rule_is_applied_and_read_back() {
     // Its own bucket would be cleaner, but the rule we put is the one the test bucket needs anyway.
-    let c = client();
+    let _rules = bucket_rules_lock().await;
+    let c = s3_client();
     let origin = "http://127.0.0.1:3100";
     c.put_bucket_cors(&[CorsRule::for_browser_uploads(origin)]).await.unwrap();
     assert_eq!(c.get_bucket_cors().await.unwrap(), vec![CorsRule::for_browser_uploads(origin)]);
     let preflight = |origin: &'static str| {
-        http()
+        http_client()
             .request(reqwest::Method::OPTIONS, bucket(&c).endpoint.bucket(&bucket(&c).name).url())
             .header("origin", origin)
             .header("access-control-request-method", "POST")
@@ -419,7 +406,8 @@ async fn the_bucket_cors_rule_is_applied_and_read_back() {
 
 #[tokio::test]
 async fn a_lifecycle_rule_is_applied_and_read_back() {
-    let c = client();
+    let _rules = bucket_rules_lock().await;
+    let c = s3_client();
     let doc = "<LifecycleConfiguration><Rule><ID>abort-incomplete-multipart</ID><Status>Enabled</Status>\
         <Filter><Prefix>uploads/</Prefix></Filter>\
         <AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>\

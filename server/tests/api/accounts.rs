@@ -1,10 +1,9 @@
 //! Accounts, sessions, authorisation and the admin history, on SQLite and PostgreSQL.
 
-mod common;
-
 use app::model::{HistoryFilter, HistoryPage, HistorySort, Role, SigningMethod, UploadStatus};
 use app::server::db::{self, uploads, users};
-use common::*;
+
+use crate::helpers::*;
 
 async fn me(app: &TestApp, cookie: Option<&str>) -> serde_json::Value {
     let res = app.call("auth/me", &[], cookie).await;
@@ -12,9 +11,8 @@ async fn me(app: &TestApp, cookie: Option<&str>) -> serde_json::Value {
     res.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn a_new_account_is_signed_in_and_signing_out_ends_the_session() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn a_new_account_is_signed_in_and_signing_out_ends_the_session(engine) {
         let app = spawn_app_with(engine, &[]).await;
         let cookie = app.sign_up("Ada@Example.com").await;
         assert_eq!(me(&app, Some(&cookie)).await["email"], "ada@example.com", "{engine:?}");
@@ -116,9 +114,8 @@ async fn behind_a_trusted_proxy_addresses_are_told_apart_by_x_forwarded_for() {
     assert!(session_cookie(&other).is_some(), "another client behind the same proxy still signs in");
 }
 
-#[tokio::test]
-async fn an_expired_session_is_not_a_session() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn an_expired_session_is_not_a_session(engine) {
         let app = spawn_app_with(engine, &[]).await;
         app.sign_up("a@x.io").await;
         let user = users::by_email(&app.state.db, &email("a@x.io")).await.unwrap().unwrap();
@@ -160,9 +157,8 @@ async fn closed_sign_up_refuses_newcomers_but_the_admin_invitation_still_works_o
     assert_eq!(again.status(), 403, "the invitation is single-use");
 }
 
-#[tokio::test]
-async fn admin_functions_are_401_anonymously_and_403_for_users() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn admin_functions_are_401_anonymously_and_403_for_users(engine) {
         let app = spawn_app_with(engine, &[]).await;
         let admin = app.sign_up_admin("boss@x.io").await;
         let user = app.sign_up("a@x.io").await;
@@ -252,9 +248,8 @@ async fn all_pages(pool: &db::Pool, mut f: HistoryFilter) -> Vec<app::model::His
     }
 }
 
-#[tokio::test]
-async fn history_filters_sorting_and_pagination_return_the_right_rows() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn history_filters_sorting_and_pagination_return_the_right_rows(engine) {
         let pool = db::connect(&fresh_database(engine).await).await.unwrap();
         let (owners, n) = seed_history(&pool).await;
 

@@ -1,12 +1,11 @@
 //! The upload flow through the real server, S3 (Garage) and database: request, send, confirm,
 //! cancel, the landing route, and every refusal leaving nothing behind.
 
-mod common;
-
 use app::model::{SendPlan, UploadRow, UploadStatus, UploadTicket};
 use app::server::db::uploads;
-use common::*;
 use reqwest::multipart::{Form, Part};
+
+use crate::helpers::*;
 
 const LIMITS: [(&str, &str); 2] = [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWED_TYPES", "text/plain,image/*")];
 
@@ -14,12 +13,6 @@ const LIMITS: [(&str, &str); 2] = [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWE
 /// SHA-256 before they are sent, as the dropzone does.
 fn filler(size: u64) -> Vec<u8> {
     (0..size).map(|i| b'a' + (i % 26) as u8).collect()
-}
-
-fn sha256_b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 async fn request(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> reqwest::Response {
@@ -70,9 +63,8 @@ async fn count_rows(app: &TestApp) -> i64 {
     n
 }
 
-#[tokio::test]
-async fn an_upload_is_signed_sent_and_confirmed_once_s3_has_it() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn an_upload_is_signed_sent_and_confirmed_once_s3_has_it(engine) {
         let app = spawn_app_with(engine, &LIMITS).await;
         let cookie = app.sign_up("a@x.io").await;
         let t = ticket(&app, &cookie, "../../etc/pass\u{7}wd ü.txt", 11, "text/plain").await;
@@ -149,9 +141,8 @@ async fn alice_uploaded_and_mallory_watching(engine: Engine) -> (TestApp, String
     (app, alice, mallory, t)
 }
 
-#[tokio::test]
-async fn confirming_another_users_upload_is_refused_and_changes_nothing() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn confirming_another_users_upload_is_refused_and_changes_nothing(engine) {
         let (app, alice, mallory, t) = alice_uploaded_and_mallory_watching(engine).await;
         assert_eq!(confirm(&app, &mallory, &t.upload_id).await.status(), 404, "{engine:?}");
         assert_eq!(app.call("uploads/cancel", &[("id", &t.upload_id)], Some(&mallory)).await.status(), 404);
@@ -217,9 +208,8 @@ fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn the_plain_form_uploads_and_the_landing_route_completes_it() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn the_plain_form_uploads_and_the_landing_route_completes_it(engine) {
         let app = spawn_app_with(engine, &LIMITS).await;
         let cookie = app.sign_up("a@x.io").await;
         let res = send_plain_form(&app, &cookie, "notes été.txt", b"plain form body").await;
@@ -248,9 +238,8 @@ async fn the_plain_form_refuses_a_file_over_the_limit_at_s3() {
     assert!(res.status().is_client_error(), "{}", res.status());
 }
 
-#[tokio::test]
-async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_nothing() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn a_forged_landing_request_with_a_foreign_key_is_refused_and_changes_nothing(engine) {
         let (app, _alice, mallory, t) = alice_uploaded_and_mallory_watching(engine).await;
         let bucket = &app.state.config.s3.bucket;
         let forged = app.url(&format!(
@@ -353,9 +342,8 @@ async fn put_part(app: &TestApp, cookie: &str, id: &str, file: &[u8], n: u32, bo
     req.send().await.unwrap()
 }
 
-#[tokio::test]
-async fn a_large_file_goes_by_multipart_with_checksummed_parts_completed_from_s3s_own_list() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn a_large_file_goes_by_multipart_with_checksummed_parts_completed_from_s3s_own_list(engine) {
         let app = spawn_app_with(engine, &LARGE).await;
         let cookie = app.sign_up("a@x.io").await;
         let file = large_file(1);
@@ -426,9 +414,8 @@ async fn part_urls_are_refused_for_another_users_upload_and_for_parts_out_of_ran
     assert_eq!(sign_parts(&app, &alice, &t.upload_id, &[(1, sum)]).await.status(), 200);
 }
 
-#[tokio::test]
-async fn the_same_file_asked_for_again_resumes_with_the_parts_s3_has_and_another_file_does_not() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn the_same_file_asked_for_again_resumes_with_the_parts_s3_has_and_another_file_does_not(engine) {
         let app = spawn_app_with(engine, &LARGE).await;
         let cookie = app.sign_up("a@x.io").await;
         let file = large_file(3);

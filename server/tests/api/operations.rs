@@ -1,7 +1,5 @@
 //! Operator tooling against the local Garage: bucket rules, doctor, the reconciler.
 
-mod common;
-
 use std::process::{Command, Output};
 
 use app::model::{Role, SigningMethod, UploadStatus};
@@ -10,7 +8,8 @@ use app::server::s3::post_policy::PostPolicy;
 use app::server::s3::presign::Expiry;
 use app::server::s3::{xml, S3Client};
 use app::server::uploads as service;
-use common::*;
+
+use crate::helpers::*;
 
 /// The origin every test that touches the shared test bucket's CORS uses (Playwright's too).
 const ORIGIN: &str = "http://127.0.0.1:3100";
@@ -47,10 +46,11 @@ async fn preflight(c: &S3Client, origin: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn apply_cors_lets_the_apps_origin_preflight_and_no_other_and_doctor_passes() {
+    let _rules = bucket_rules_lock().await;
     let out = server(&["bucket", "apply-cors"], &[]);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout(&out).contains(ORIGIN));
-    let c = config("sqlite::memory:", &[]).s3.client();
+    let c = s3_client();
     let ok = preflight(&c, ORIGIN).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["access-control-allow-origin"], ORIGIN);
@@ -80,9 +80,10 @@ async fn apply_cors_lets_the_apps_origin_preflight_and_no_other_and_doctor_passe
 
 #[tokio::test]
 async fn apply_lifecycle_is_readable_back_from_the_bucket() {
+    let _rules = bucket_rules_lock().await;
     let out = server(&["bucket", "apply-lifecycle"], &[]);
     assert!(out.status.success(), "{out:?}");
-    let c = config("sqlite::memory:", &[]).s3.client();
+    let c = s3_client();
     let doc = c.get_bucket_lifecycle().await.unwrap().expect("a lifecycle configuration");
     let ids = xml::all(&doc, "ID");
     assert!(ids.contains(&"s3drop-abort-incomplete-multipart".to_owned()), "{doc}");
@@ -141,11 +142,10 @@ async fn upload_object(c: &S3Client, key: &str, body: &[u8]) {
     assert!(res.status().is_success(), "{}", res.status());
 }
 
-#[tokio::test]
-async fn the_reconciler_completes_uploaded_rows_expires_missing_ones_and_two_at_once_change_each_row_once() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn the_reconciler_completes_uploaded_rows_expires_missing_ones_and_two_at_once_change_each_row_once(engine) {
         let pool = db::connect(&fresh_database(engine).await).await.unwrap();
-        let c = config("sqlite::memory:", &[]).s3.client();
+        let c = s3_client();
         let owner = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap().id;
         let prefix = format!("tests/{}", uuid::Uuid::new_v4());
         let mut arrived = vec![];

@@ -1,12 +1,9 @@
 //! The running skeleton: health, server rendering, configuration errors.
 
-mod common;
+use crate::helpers::*;
 
-use common::*;
-
-#[tokio::test]
-async fn health_reports_the_database_and_the_bucket_reachable() {
-    for engine in ENGINES {
+on_both_engines! {
+    async fn health_reports_the_database_and_the_bucket_reachable(engine) {
         let app = spawn_app_with(engine, &[]).await;
         let res = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{engine:?}");

@@ -1,9 +1,7 @@
 //! Malformed requests to every server function and route: each is refused with a 4xx and words a
 //! person can read, never a 500.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 /// A request body as a client could send it.
 #[derive(Clone, Copy, Debug)]
