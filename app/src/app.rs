@@ -14,6 +14,8 @@ use crate::pages::home::HomePage;
 use crate::pages::profile::ProfilePage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::security::protect_page(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">

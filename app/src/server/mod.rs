@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod s3;
 pub mod s3_errors;
+pub mod security;
 pub mod state;
 pub mod uploads;
 

@@ -10,4 +10,5 @@ mod database;
 mod foundation;
 mod operations;
 mod s3_garage;
+mod security;
 mod upload_flow;
