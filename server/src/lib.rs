@@ -36,8 +36,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// On every answer: no MIME sniffing, no Referer (a page's URL never travels to S3 or elsewhere),
-/// no framing; pages bring their own Content-Security-Policy (with their nonce), everything else
+/// On every answer: no MIME sniffing, a Referer only to this app itself (a page's URL never
+/// travels to S3 or elsewhere; the forms that work without JavaScript need it to come back), no
+/// framing; pages bring their own Content-Security-Policy (with their nonce), everything else
 /// gets one that allows nothing.
 fn security_headers() -> tower::ServiceBuilder<
     tower::layer::util::Stack<
@@ -51,7 +52,7 @@ fn security_headers() -> tower::ServiceBuilder<
     use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
     tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(app::server::security::DEFAULT_POLICY),

@@ -10,7 +10,7 @@ async fn pages_carry_a_policy_naming_their_own_nonce_and_the_bucket() {
     assert_eq!(res.status(), 200);
     let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
-    assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(header("referrer-policy").as_deref(), Some("same-origin"));
     let policy = header("content-security-policy").expect("a page has a policy");
     let html = res.text().await.unwrap();
     // Every script tag carries the nonce the policy names, and it is this response's own.
@@ -42,6 +42,6 @@ async fn other_answers_allow_nothing_to_run_or_frame() {
             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
         );
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-        assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(res.headers()["referrer-policy"], "same-origin");
     }
 }
