@@ -3,6 +3,14 @@
 
 /// Text of every `<name>…</name>` element, in document order, unescaped.
 pub fn all(xml: &str, name: &str) -> Vec<String> {
+    elements(xml, name).into_iter().map(unescape).collect()
+}
+
+/// Content of every `<name>…</name>` element as written, entities and markup untouched: for an
+/// element that holds others (a `<CORSRule>`, a `<Part>`), whose children are then read with
+/// [`all`] or [`first`]. Unescaping it first would unescape their text twice and turn escaped
+/// text into markup.
+pub fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     let mut out = vec![];
@@ -10,7 +18,7 @@ pub fn all(xml: &str, name: &str) -> Vec<String> {
     while let Some(start) = rest.find(&open) {
         let after = &rest[start + open.len()..];
         let Some(end) = after.find(&close) else { break };
-        out.push(unescape(&after[..end]));
+        out.push(&after[..end]);
         rest = &after[end + close.len()..];
     }
     out
@@ -63,13 +71,31 @@ mod tests {
     }
 
     #[test]
+    fn nested_elements_are_read_raw_so_their_text_is_unescaped_once() {
+        let doc = format!(
+            "<R><P><K>{}</K></P><P><K>{}</K></P></R>",
+            escape("&lt; is how < is written"),
+            escape("</K><K>smuggled")
+        );
+        let keys: Vec<Vec<String>> = elements(&doc, "P").iter().map(|p| all(p, "K")).collect();
+        assert_eq!(keys, vec![vec!["&lt; is how < is written".to_owned()], vec!["</K><K>smuggled".to_owned()]]);
+    }
+
+    #[test]
     fn reads_repeated_elements_in_order() {
         assert_eq!(all("<a><M>1</M><M>2</M></a>", "M"), vec!["1", "2"]);
     }
 
     #[test]
-    fn escaping_round_trips() {
+    fn escaping_writes_entities_and_round_trips() {
         let s = "a<b>&\"c'";
+        assert_eq!(escape(s), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(unescape(&escape(s)), s);
+        // `&` first: an entity in the text is escaped, not taken for markup.
+        assert_eq!(escape("&lt;"), "&amp;lt;");
+        assert_eq!(unescape(&escape("&lt;")), "&lt;");
+        // Escaped text inside an element reads back as it was.
+        let doc = format!("<a><M>{}</M></a>", escape("x</M><M>y & \"z\""));
+        assert_eq!(all(&doc, "M"), vec!["x</M><M>y & \"z\""]);
     }
 }

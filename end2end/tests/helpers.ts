@@ -222,19 +222,23 @@ export async function throttleUploads(page: Page, bytesPerSecond: number): Promi
 /** One request the page sent to S3 (CORS preflights aside), or how one ended. */
 export type S3Event = {
   kind: 'start' | 'ok' | 'fail';
+  /** The request's number, in the order they started: a request's start and end share it. */
+  seq: number;
   method: string;
-  /** The object key, decoded. */
+  /** The object key, decoded; a form POST's from its `key` field if the request was routed (see `routeS3`), else the bucket path. */
   key: string;
   /** For a part PUT: its number and S3's multipart upload id. */
   part?: number;
   uploadId?: string;
-  /** S3's status when it answered; `ok` is a 200 whose exchange finished. */
+  /** S3's status when it answered; `ok` is a 2xx whose exchange finished. */
   status?: number;
+  /** For a `fail`: the browser's network error (`net::ERR_ABORTED` for an aborted request), if no answer came. */
+  error?: string;
 };
 
 export type PartStats = {
   attempts: number;
-  /** Attempts answered 200. */
+  /** Attempts answered 2xx. */
   successes: number;
   /** Each attempt's status, or its network error, in order of the answers. */
   results: (number | string)[];
@@ -255,7 +259,11 @@ export class S3Traffic {
   /** Part PUTs in flight now, and the most there were at once. */
   inFlight = 0;
   maxInFlight = 0;
+  /** The most S3 requests of any kind (parts, whole-file PUTs and POSTs) waiting for an answer at once. */
+  maxPending = 0;
   private readonly open = new Map<Request, S3Event>();
+  private readonly started = new WeakMap<Request, S3Event>();
+  private starts = 0;
   private readonly statuses = new Map<Request, number>();
   private readonly origin = new URL(process.env.S3_ENDPOINT!).origin;
 
@@ -265,6 +273,8 @@ export class S3Traffic {
       if (!e) return;
       this.events.push(e);
       this.open.set(r, e);
+      this.started.set(r, e);
+      this.maxPending = Math.max(this.maxPending, this.open.size);
       if (e.part === undefined) return;
       const p = this.part(e.part);
       p.attempts++;
@@ -276,10 +286,14 @@ export class S3Traffic {
       this.statuses.set(res.request(), res.status());
       this.settle(res.request(), res.status());
     });
-    page.on('requestfinished', (r) => this.end(r, this.statuses.get(r) === 200 ? 'ok' : 'fail'));
+    page.on('requestfinished', (r) => {
+      const status = this.statuses.get(r) ?? 0;
+      this.end(r, status >= 200 && status < 300 ? 'ok' : 'fail');
+    });
     page.on('requestfailed', (r) => {
-      this.settle(r, r.failure()?.errorText ?? 'failed');
-      this.end(r, 'fail');
+      const error = r.failure()?.errorText ?? 'failed';
+      this.settle(r, error);
+      this.end(r, 'fail', error);
     });
   }
 
@@ -298,6 +312,16 @@ export class S3Traffic {
     return this.events.slice(mark).filter((e) => e.kind === 'start');
   }
 
+  /** How the request that `start` began ended, once it has. */
+  outcome(start: S3Event): S3Event | undefined {
+    return this.events.find((e) => e.seq === start.seq && e.kind !== 'start');
+  }
+
+  /** How the requests for `key` ended, in order. */
+  outcomes(key: string): S3Event[] {
+    return this.events.filter((e) => e.key === key && e.kind !== 'start');
+  }
+
   /** Part numbers started after `mark` (of one multipart upload when `uploadId` is given). */
   partsStartedSince(mark: number, uploadId?: string): number[] {
     return this.startedSince(mark)
@@ -305,7 +329,7 @@ export class S3Traffic {
       .map((e) => e.part!);
   }
 
-  /** Part numbers S3 answered 200 for so far (of one multipart upload when `uploadId` is given). */
+  /** Part numbers S3 answered 2xx for so far (of one multipart upload when `uploadId` is given). */
   succeeded(uploadId?: string): Set<number> {
     return new Set(
       this.events.filter((e) => e.kind === 'ok' && e.part !== undefined && (uploadId === undefined || e.uploadId === uploadId)).map((e) => e.part!),
@@ -332,10 +356,14 @@ export class S3Traffic {
     const url = new URL(r.url());
     if (url.origin !== this.origin || r.method() === 'OPTIONS') return undefined;
     const bucketPath = `/${process.env.S3_BUCKET}/`;
-    const key = url.pathname.startsWith(bucketPath) ? decodeURIComponent(url.pathname.slice(bucketPath.length)) : url.pathname;
+    // A form POST goes to the bucket and names the object in its `key` field: in the body, which
+    // Playwright has only for routed requests.
+    const formKey = r.method() === 'POST' ? /name="key"\r\n\r\n([^\r]*)\r\n/.exec(r.postData() ?? '')?.[1] : undefined;
+    const key = formKey ?? (url.pathname.startsWith(bucketPath) ? decodeURIComponent(url.pathname.slice(bucketPath.length)) : url.pathname);
     const part = url.searchParams.get('partNumber');
     return {
       kind: 'start',
+      seq: this.starts++,
       method: r.method(),
       key,
       ...(part !== null && r.method() === 'PUT' ? { part: Number(part), uploadId: url.searchParams.get('uploadId') ?? '' } : {}),
@@ -354,13 +382,61 @@ export class S3Traffic {
     this.inFlight--;
   }
 
-  private end(r: Request, kind: 'ok' | 'fail') {
+  private end(r: Request, kind: 'ok' | 'fail', error?: string) {
     const status = this.statuses.get(r);
     this.settle(r, status ?? 'no answer');
     this.statuses.delete(r);
-    const e = this.describe(r);
+    const e = this.started.get(r);
     if (!e) return;
-    this.events.push({ ...e, kind, ...(status !== undefined ? { status } : {}) });
+    this.events.push({ ...e, kind, ...(status !== undefined ? { status } : {}), ...(error !== undefined ? { error } : {}) });
     if (kind === 'ok' && e.part !== undefined) this.part(e.part).successes++;
+  }
+}
+
+/**
+ * Routes the page's S3 requests through Playwright unchanged. Only for routed requests does
+ * Chromium hand Playwright the body of a form with a file in it, and so S3Traffic a POST's key.
+ */
+export async function routeS3(page: Page): Promise<void> {
+  await page.route(`${new URL(process.env.S3_ENDPOINT!).origin}/**`, (route) => route.continue());
+}
+
+/** A ticket the page asked our server for: the file's name, and the upload it was given. */
+export type TicketCall = { name: string; uploadId?: string; objectKey?: string };
+
+/**
+ * The page's calls to our upload API, from Playwright's network events: the tickets it asked for
+ * (`/api/uploads/request`, in order) and the uploads it cancelled (`/api/uploads/cancel`, by id).
+ */
+export class UploadCalls {
+  readonly tickets: TicketCall[] = [];
+  readonly cancelled: string[] = [];
+  private readonly answers: Promise<void>[] = [];
+
+  constructor(page: Page) {
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      const form = new URLSearchParams(r.postData() ?? '');
+      if (path === '/api/uploads/request') {
+        const call: TicketCall = { name: form.get('file_name') ?? '' };
+        this.tickets.push(call);
+        this.answers.push(
+          r.response().then(async (res) => {
+            if (!res?.ok()) return;
+            const ticket = await res.json();
+            call.uploadId = ticket.upload_id;
+            call.objectKey = ticket.object_key;
+          }).catch(() => {}),
+        );
+      } else if (path === '/api/uploads/cancel') {
+        this.cancelled.push(form.get('id') ?? '');
+      }
+    });
+  }
+
+  /** The tickets asked for `name` so far, with the answers read. */
+  async ticketsFor(name: string): Promise<TicketCall[]> {
+    await Promise.all(this.answers);
+    return this.tickets.filter((t) => t.name === name);
   }
 }

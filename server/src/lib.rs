@@ -4,6 +4,7 @@ pub mod cli;
 pub mod routes;
 
 use axum::Router;
+use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::HeaderValue;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -31,32 +32,18 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), routes::same_origin_only))
-        .layer(security_headers())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// On every answer: no MIME sniffing, a Referer only to this app itself (a page's URL never
-/// travels to S3 or elsewhere; the forms that work without JavaScript need it to come back), no
-/// framing; pages bring their own Content-Security-Policy (with their nonce), everything else
-/// gets one that allows nothing.
-fn security_headers() -> tower::ServiceBuilder<
-    tower::layer::util::Stack<
-        SetResponseHeaderLayer<HeaderValue>,
-        tower::layer::util::Stack<
-            SetResponseHeaderLayer<HeaderValue>,
-            tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, tower::layer::util::Identity>,
-        >,
-    >,
-> {
-    use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
-    tower::ServiceBuilder::new()
+        // On every answer: no MIME sniffing, a Referer only to this app itself (a page's URL never
+        // travels to S3 or elsewhere; the forms that work without JavaScript need it to come
+        // back), no framing; pages bring their own Content-Security-Policy (with their nonce),
+        // everything else gets one that allows nothing.
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(app::server::security::DEFAULT_POLICY),
         ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Builds the state (database, migrations, S3 client) and applies the bucket CORS rule when asked.

@@ -41,16 +41,21 @@ pub struct S3Config {
     /// The bucket's name.
     pub bucket: String,
     pub credentials: Credentials,
+    /// Longest the server waits for one S3 call to finish (`S3_TIMEOUT_SECS`).
+    pub timeout: std::time::Duration,
 }
 
 impl S3Config {
     /// A client for the bucket, signing with these credentials.
     pub fn client(&self) -> S3Client {
-        S3Client::new(Bucket {
-            name: self.bucket.clone(),
-            endpoint: self.endpoint.clone(),
-            signer: Arc::new(Signer::new(self.credentials.clone(), self.region.clone())),
-        })
+        S3Client::new(
+            Bucket {
+                name: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+                signer: Arc::new(Signer::new(self.credentials.clone(), self.region.clone())),
+            },
+            self.timeout,
+        )
     }
 }
 
@@ -119,6 +124,14 @@ impl Config {
                 expected: "3-63 lower-case letters, digits, '.' or '-'",
             });
         }
+        let timeout_secs = match get("S3_TIMEOUT_SECS") {
+            None => 60,
+            Some(v) => v.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or(ConfigError {
+                var: "S3_TIMEOUT_SECS",
+                problem: format!("is {v:?}"),
+                expected: "seconds between 1 and 3600",
+            })?,
+        };
         let s3 = S3Config {
             endpoint,
             region,
@@ -128,6 +141,7 @@ impl Config {
                 secret_access_key: required("AWS_SECRET_ACCESS_KEY", "the secret key of the signing credentials")?,
                 session_token: get("AWS_SESSION_TOKEN"),
             },
+            timeout: std::time::Duration::from_secs(timeout_secs),
         };
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
@@ -298,6 +312,22 @@ mod tests {
         assert_eq!(c.s3.client().bucket().endpoint, Endpoint::aws("us-east-1", false));
         assert_eq!(c.upload_expiry.as_secs(), 900);
         assert_eq!(c.part_url_expiry.as_secs(), 900);
+        assert_eq!(c.s3.timeout, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_s3_timeout_is_read_in_seconds_and_checked() {
+        let mut v = base();
+        v.insert("S3_TIMEOUT_SECS".into(), "2".into());
+        let c = Config::from_vars(&v).unwrap();
+        assert_eq!(c.s3.timeout, std::time::Duration::from_secs(2));
+        assert_eq!(c.s3.client().timeout(), std::time::Duration::from_secs(2));
+        for bad in ["0", "-1", "soon", "3601"] {
+            assert!(
+                err(base(), &[("S3_TIMEOUT_SECS", bad)]).starts_with("configuration error: S3_TIMEOUT_SECS is"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -351,29 +351,65 @@ pub async fn confirm(state: &AppState, user: &User, id: &str) -> Result<UploadRo
     settle(state, row).await
 }
 
-/// The user gave up on this upload; an object that slipped through anyway is removed.
+/// The user gave up on this upload; an object that slipped through anyway is removed. When S3
+/// does not remove it, the cancelled row says so instead of pretending it is gone.
 pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow, Failure> {
     let row = own_upload(state, user, id).await?;
     if !uploads::mark_ended(&state.db, &row.id, UploadStatus::Cancelled, Some("cancelled by the user")).await? {
-        return Err(conflict(format!("This upload is already {}.", row.status.as_str())));
+        // Another request moved it first (a confirm, the reconciler): name what it is now.
+        let now = uploads::get(&state.db, id).await?.map_or(row.status, |r| r.status);
+        return Err(conflict(format!("This upload is already {}.", now.as_str())));
     }
-    discard(&state.s3, &row).await;
+    if let Err(left) = discard(&state.s3, &row).await {
+        let reason = format!("cancelled by the user; {left}");
+        uploads::note_error(&state.db, &row.id, UploadStatus::Cancelled, &reason).await?;
+    }
     uploads::get(&state.db, id).await?.ok_or_else(no_such_upload)
 }
 
+/// What S3 still holds after an upload was given up on, in words for its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leftover {
+    /// Parts of a multipart upload that could not be aborted.
+    Parts,
+    /// An object that could not be deleted.
+    Object,
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Leftover::Parts => {
+                "the parts already sent could not be removed yet (the bucket's lifecycle rule or the operator will \
+                 remove them)"
+            }
+            Leftover::Object => "the stored file could not be removed yet (the operator will remove it)",
+        })
+    }
+}
+
 /// Frees what an upload that will not complete holds on S3: its multipart upload's parts, or an
-/// object that slipped through. Failures are logged; the lifecycle rule is the backstop.
-async fn discard(s3: &S3Client, row: &UploadRow) {
+/// object that slipped through. Failures are logged and returned, so the row can tell the truth.
+async fn discard(s3: &S3Client, row: &UploadRow) -> Result<(), Leftover> {
     if let Some(s3_id) = &row.multipart_upload_id {
         match s3.abort_multipart_upload(&row.object_key, s3_id).await {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
+            // Completed meanwhile (then the object goes below), or aborted already.
             Err(e) if e.is_no_such_upload() => {}
-            Err(e) => tracing::warn!(error = %e, key = %row.object_key, "could not abort the multipart upload"),
+            Err(e) => {
+                tracing::warn!(error = %e, key = %row.object_key, "could not abort the multipart upload");
+                return Err(Leftover::Parts);
+            }
         }
     }
-    if let Err(e) = s3.delete_object(&row.object_key).await {
-        tracing::warn!(error = %e, key = %row.object_key, "could not delete the object");
-    }
+    delete_object(s3, &row.object_key).await
+}
+
+async fn delete_object(s3: &S3Client, key: &str) -> Result<(), Leftover> {
+    s3.delete_object(key).await.map_err(|e| {
+        tracing::warn!(error = %e, key, "could not delete the object");
+        Leftover::Object
+    })
 }
 
 /// The browser reports S3's refusal; the row records it (the reason is S3's words, shortened).
@@ -419,27 +455,47 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
     };
     let content_type = mime_guess::from_path(name).first_or_octet_stream().essence_str().to_owned();
     let name = FileName::new(name);
-    let row = uploads::insert_pending(
-        &state.db,
-        id,
-        &uploads::NewUpload {
-            owner_id: &user.id,
-            object_key: key,
-            file_name: name.as_str(),
-            content_type: &content_type,
-            declared_size: info.size as i64,
-            checksum_sha256: None,
-            method: SigningMethod::Post,
-            expires_at: db::now_millis(),
-            multipart: None,
-        },
-    )
-    .await?;
-    if !state.config.limits.allows_type(&content_type) {
-        let reason = format!("files of type {content_type} are not accepted");
-        uploads::mark_ended(&state.db, id, UploadStatus::Failed, Some(&reason)).await?;
-        if let Err(e) = state.s3.delete_object(key).await {
-            tracing::warn!(error = %e, key, "landing: could not delete a refused object");
+    let new = uploads::NewUpload {
+        owner_id: &user.id,
+        object_key: key,
+        file_name: name.as_str(),
+        content_type: &content_type,
+        declared_size: info.size as i64,
+        checksum_sha256: None,
+        method: SigningMethod::Post,
+        // Already past: should verifying below fail, the reconciler settles it on its next pass.
+        expires_at: db::now_millis(),
+        multipart: None,
+    };
+    // A refused type is recorded failed from the start: never pending, no one else can complete
+    // it between recording and refusing.
+    let refused = (!state.config.limits.allows_type(&content_type))
+        .then(|| format!("files of type {content_type} are not accepted"));
+    let recorded = match &refused {
+        None => uploads::insert_pending(&state.db, id, &new).await,
+        Some(reason) => uploads::insert_failed(&state.db, id, &new, reason).await,
+    };
+    let row = match recorded {
+        Ok(row) => row,
+        // Landed twice at once (a reload, a double submit): the other landing recorded it.
+        Err(e) if e.is_unique_violation() => {
+            return match uploads::by_key(&state.db, key).await? {
+                Some(row) if row.owner_id == user.id => settle(state, row).await,
+                // Not this key: the same form (so the same folder, the id) sent again with another
+                // file. No row can hold it, so it is not kept.
+                _ => {
+                    let _ = delete_object(&state.s3, key).await;
+                    Err(conflict(
+                        "This form was used for another file already; reload the page and send this one again.",
+                    ))
+                }
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(reason) = refused {
+        if let Err(left) = delete_object(&state.s3, key).await {
+            uploads::note_error(&state.db, &row.id, UploadStatus::Failed, &format!("{reason}; {left}")).await?;
         }
         return Err(invalid(format!("{name}: {reason}.")));
     }
@@ -531,8 +587,9 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
                 .await?
                 {
                     report.expired += 1;
-                    // Parts of an abandoned multipart upload cost storage until aborted.
-                    discard(s3, &upload).await;
+                    // Parts of an abandoned multipart upload cost storage until aborted; what
+                    // cannot be freed now is logged, and the lifecycle rule is the backstop.
+                    let _ = discard(s3, &upload).await;
                 }
             }
             Ok(Verified::Mismatch { reason }) => {

@@ -205,6 +205,82 @@ async fn a_cross_origin_post_to_a_server_function_is_refused() {
     assert_eq!(me(&app, Some(&cookie)).await["email"], "a@x.io", "the session survived");
 }
 
+on_both_engines! {
+    async fn the_admin_summary_is_401_anonymously_403_for_users_and_the_totals_for_admins(engine) {
+        let app = spawn_app_with(engine, &[]).await;
+        let admin = app.sign_up_admin("boss@x.io").await;
+        let user = app.sign_up("a@x.io").await;
+        let owner = users::by_email(&app.state.db, &email("a@x.io")).await.unwrap().unwrap().id;
+        for (i, size) in [10_i64, 32].into_iter().enumerate() {
+            let id = uuid::Uuid::new_v4().to_string();
+            let key = format!("uploads/{owner}/{id}/f{i}");
+            let u = uploads::NewUpload {
+                owner_id: &owner,
+                object_key: &key,
+                file_name: "f.txt",
+                content_type: "text/plain",
+                declared_size: size,
+                checksum_sha256: None,
+                method: SigningMethod::Post,
+                expires_at: db::now_millis() + 60_000,
+                multipart: None,
+            };
+            uploads::insert_pending(&app.state.db, &id, &u).await.unwrap();
+        }
+        let body = serde_json::json!({ "filter": HistoryFilter::default() });
+        let anonymous = app.call_json("admin/summary", body.clone(), None).await;
+        assert_eq!(anonymous.status(), 401, "{engine:?}");
+        assert_eq!(anonymous.json::<serde_json::Value>().await.unwrap()["kind"], "unauthorized");
+        let as_user = app.call_json("admin/summary", body.clone(), Some(&user)).await;
+        assert_eq!(as_user.status(), 403, "{engine:?}");
+        assert_eq!(as_user.json::<serde_json::Value>().await.unwrap()["message"], "Only administrators may do this.");
+        let res = app.call_json("admin/summary", body, Some(&admin)).await;
+        assert_eq!(res.status(), 200, "{engine:?}");
+        let summary: app::model::HistorySummary = res.json().await.unwrap();
+        assert_eq!(
+            summary.totals,
+            vec![app::model::StatusTotal { status: "pending".into(), count: 2, bytes: 42 }],
+            "{engine:?}"
+        );
+        assert_eq!(summary.per_day.iter().map(|(_, n)| n).sum::<i64>(), 2);
+    }
+}
+
+#[tokio::test]
+async fn set_role_signs_the_account_out_everywhere() {
+    let app = spawn_app().await;
+    let cookie = app.sign_up("ops@x.io").await;
+    let other_browser =
+        session_cookie(&app.call("auth/sign-in", &[("email", "ops@x.io"), ("password", PASSWORD)], None).await)
+            .unwrap();
+    let bystander = app.sign_up("b@x.io").await;
+    assert_eq!(me(&app, Some(&cookie)).await["role"], "user");
+    assert_eq!(me(&app, Some(&other_browser)).await["role"], "user");
+
+    let dir = std::env::temp_dir().join(format!("s3drop-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.current_dir(&dir).env_clear().env("PATH", std::env::var("PATH").unwrap());
+    for (k, v) in s3_vars() {
+        cmd.env(k, v);
+    }
+    // The running app's own database.
+    cmd.env("DATABASE_URL", &app.state.config.database_url);
+    let out = cmd.args(["set-role", "ops@x.io", "admin"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ops@x.io is now admin; 2 session(s) signed out"), "{out:?}");
+
+    assert_eq!(me(&app, Some(&cookie)).await, serde_json::Value::Null, "the old cookie is dead");
+    assert_eq!(me(&app, Some(&other_browser)).await, serde_json::Value::Null, "in every browser");
+    let res = app.call_json("admin/history", serde_json::json!({ "filter": HistoryFilter::default() }), Some(&cookie));
+    assert_eq!(res.await.status(), 401, "the old cookie does not carry the new role either");
+    assert_eq!(me(&app, Some(&bystander)).await["email"], "b@x.io", "other accounts stay signed in");
+    // Signing in again gives a session with the new role.
+    let fresh = session_cookie(&app.call("auth/sign-in", &[("email", "ops@x.io"), ("password", PASSWORD)], None).await)
+        .unwrap();
+    assert_eq!(me(&app, Some(&fresh)).await["role"], "admin");
+}
+
 async fn seed_history(pool: &db::Pool) -> (Vec<String>, usize) {
     let mut owners = vec![];
     for e in ["ann@x.io", "bob@x.io", "cy@x.io"] {

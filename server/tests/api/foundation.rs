@@ -13,14 +13,14 @@ on_both_engines! {
 }
 
 #[tokio::test]
-async fn health_is_503_and_names_the_bucket_when_it_does_not_exist() {
+async fn health_is_503_and_says_the_bucket_is_not_found_when_it_does_not_exist() {
     let app = spawn_app_with(Engine::Sqlite, &[("S3_BUCKET", "no-such-bucket-here")]).await;
     let res = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["database"], "ok");
     assert_eq!(body["status"], "unavailable");
-    assert_ne!(body["bucket"], "ok");
+    assert_eq!(body["bucket"], "bucket not found");
 }
 
 #[tokio::test]
@@ -39,7 +39,13 @@ async fn the_home_page_is_rendered_on_the_server() {
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("Upload files straight to S3"), "{html}");
-    assert!(html.contains("/pkg/s3drop.js") || html.contains("s3drop"), "hydration script is linked");
+    // The hydration script: the bundle is preloaded and a module script loads it and hydrates.
+    assert!(html.contains(r#"<link rel="modulepreload" href="/pkg/s3drop.js""#), "{html}");
+    assert!(html.contains(r#"<link rel="preload" href="/pkg/s3drop_bg.wasm" as="fetch""#), "{html}");
+    let script = html.split(r#"<script type="module""#).nth(1).expect("a module script").split("</script>").next();
+    let script = script.unwrap();
+    assert!(script.contains("mod.hydrate()"), "{script}");
+    assert!(script.contains(r#"("", "pkg", "s3drop", "s3drop_bg", false)"#), "{script}");
 }
 
 #[tokio::test]

@@ -239,3 +239,180 @@ pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
         .find(|v| v.starts_with("s3drop_session=") && !v.starts_with("s3drop_session=;"))
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
+
+// ---- A fault-injecting proxy in front of the local Garage -------------------------------------
+
+/// What the proxy does to a request that a rule matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers this status itself, with S3's error body (none to a HEAD); S3 never sees it.
+    Status(u16),
+    /// Never answers: the app's S3 timeout has to end the call.
+    Hang,
+    /// Forwards the request, then holds S3's answer this long before passing it on.
+    Delay(std::time::Duration),
+    /// Forwards the request and drops the `ETag` header from S3's answer.
+    StripEtag,
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    method: reqwest::Method,
+    path_contains: String,
+    fault: Fault,
+}
+
+#[derive(Clone, Default)]
+struct ProxyState {
+    rules: std::sync::Arc<std::sync::Mutex<Vec<Rule>>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// An HTTP proxy on 127.0.0.1:0 that passes requests to the local Garage unchanged (the `Host`
+/// header too, so signatures made for the proxy's address hold) unless a rule says otherwise.
+/// Point an app at it with `spawn_app_with(engine, &[("S3_ENDPOINT", &proxy.url)])`.
+pub struct S3Proxy {
+    pub url: String,
+    state: ProxyState,
+}
+
+impl S3Proxy {
+    pub async fn start() -> S3Proxy {
+        let upstream = s3_vars()["S3_ENDPOINT"].trim_end_matches('/').to_owned();
+        let state = ProxyState::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let client = http_client();
+        let for_handler = state.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            proxy_one(for_handler.clone(), client.clone(), upstream.clone(), req)
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        S3Proxy { url, state }
+    }
+
+    /// From now on, `fault` for every `method` request whose path contains `path_contains`.
+    pub fn inject(&self, method: reqwest::Method, path_contains: &str, fault: Fault) {
+        let rule = Rule { method, path_contains: path_contains.to_owned(), fault };
+        self.state.rules.lock().unwrap().push(rule);
+    }
+
+    /// Back to passing everything through.
+    pub fn heal(&self) {
+        self.state.rules.lock().unwrap().clear();
+    }
+
+    /// How many requests a fault was applied to so far.
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn s3_error_code(status: u16) -> &'static str {
+    match status {
+        403 => "AccessDenied",
+        404 => "NoSuchKey",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        _ => "InvalidRequest",
+    }
+}
+
+async fn proxy_one(
+    state: ProxyState,
+    client: reqwest::Client,
+    upstream: String,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let fault = state
+        .rules
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.method == parts.method && parts.uri.path().contains(&r.path_contains))
+        .map(|r| r.fault);
+    if fault.is_some() {
+        state.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    match fault {
+        Some(Fault::Status(status)) => {
+            let code = s3_error_code(status);
+            let body = format!("<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>");
+            let status = axum::http::StatusCode::from_u16(status).unwrap();
+            return (status, [("content-type", "application/xml")], body).into_response();
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            return axum::http::StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        _ => {}
+    }
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let mut forward = client.request(parts.method.clone(), format!("{upstream}{path}")).body(body);
+    for (name, value) in &parts.headers {
+        // `Host` goes as the app sent it: it is part of what was signed.
+        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+            forward = forward.header(name, value);
+        }
+    }
+    let answer = match forward.send().await {
+        Ok(a) => a,
+        Err(e) => return (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = answer.status();
+    let mut headers = answer.headers().clone();
+    let body = answer.bytes().await.unwrap_or_default();
+    match fault {
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::StripEtag) => {
+            headers.remove("etag");
+        }
+        _ => {}
+    }
+    headers.remove("transfer-encoding");
+    headers.remove("connection");
+    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+// ---- Every status change of a row, as the database saw it -------------------------------------
+
+/// From now on the database logs every UPDATE of an upload's status (even one that writes the same
+/// value again) in `upload_changes`: what a race test reads to know a row changed exactly once.
+pub async fn log_status_changes(app: &TestApp) {
+    let db = &app.state.db;
+    let statements: &[&str] = if app.state.config.database_url.starts_with("sqlite") {
+        &[
+            "CREATE TABLE upload_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT, old TEXT, new TEXT)",
+            "CREATE TRIGGER log_upload_changes AFTER UPDATE OF status ON uploads BEGIN \
+             INSERT INTO upload_changes (id, old, new) VALUES (NEW.id, OLD.status, NEW.status); END",
+        ]
+    } else {
+        &[
+            "CREATE TABLE upload_changes (seq BIGSERIAL PRIMARY KEY, id TEXT, old TEXT, new TEXT)",
+            "CREATE FUNCTION log_upload_change() RETURNS trigger AS $$ BEGIN \
+             INSERT INTO upload_changes (id, old, new) VALUES (NEW.id, OLD.status, NEW.status); RETURN NEW; \
+             END; $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER log_upload_changes AFTER UPDATE OF status ON uploads \
+             FOR EACH ROW EXECUTE FUNCTION log_upload_change()",
+        ]
+    };
+    for s in statements {
+        sqlx::query(s).execute(db).await.unwrap();
+    }
+}
+
+/// The status changes logged for upload `id`, in order, as `"old -> new"`.
+pub async fn status_changes(app: &TestApp, id: &str) -> Vec<String> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT old, new FROM upload_changes WHERE id = $1 ORDER BY seq")
+        .bind(id)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    rows.into_iter().map(|(o, n)| format!("{o} -> {n}")).collect()
+}

@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod database;
+mod faults;
 mod foundation;
 mod operations;
 mod s3_garage;

@@ -184,3 +184,26 @@ on_both_engines! {
         assert_eq!(service::reconcile(&pool, &c, 100).await.unwrap(), Default::default());
     }
 }
+
+/// The documented policy grants what the code calls, and nothing outside the upload prefix: cancel
+/// and the landing route delete objects, so `s3:DeleteObject` is there, on `uploads/*` only.
+#[test]
+fn the_documented_iam_policy_allows_deleting_only_under_the_upload_prefix() {
+    let text = std::fs::read_to_string(workspace_root().join("doc/iam-policy.json")).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut granted: Vec<(String, String)> = vec![];
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow");
+        let resource = statement["Resource"].as_str().unwrap().to_owned();
+        for action in statement["Action"].as_array().unwrap() {
+            granted.push((action.as_str().unwrap().to_owned(), resource.clone()));
+        }
+    }
+    let on =
+        |action: &str| -> Vec<&str> { granted.iter().filter(|(a, _)| a == action).map(|(_, r)| r.as_str()).collect() };
+    let objects = "arn:aws:s3:::BUCKET/uploads/*";
+    for action in ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] {
+        assert_eq!(on(action), [objects], "{action}");
+    }
+    assert!(granted.iter().all(|(a, r)| !a.contains('*') && (r == objects || r == "arn:aws:s3:::BUCKET")));
+}

@@ -47,6 +47,21 @@ fn policy(key: &str) -> PostPolicy {
     PostPolicy::for_key(key, secs(600)).content_type("text/plain").length_range(1, 64)
 }
 
+/// S3's refusal: the status, and the code and message of its XML `<Error>` body.
+async fn refusal(res: reqwest::Response) -> (u16, String, String) {
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap();
+    let code = xml::first(&body, "Code").unwrap_or_else(|| panic!("S3 explains itself in XML: {status} {body:?}"));
+    (status, code, xml::first(&body, "Message").unwrap_or_default())
+}
+
+/// Asserts S3 refused with this status and code, and returns its message.
+async fn assert_refused(res: reqwest::Response, status: u16, code: &str) -> String {
+    let (got_status, got_code, message) = refusal(res).await;
+    assert_eq!((got_status, got_code.as_str()), (status, code), "{message}");
+    message
+}
+
 async fn assert_absent(c: &S3Client, key: &str) {
     assert_eq!(c.head_object(key).await.unwrap(), None, "{key} must not exist");
 }
@@ -92,7 +107,8 @@ async fn a_post_with_a_changed_key_is_rejected_and_stores_nothing() {
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let other = unique_key("evil.txt");
     let res = post(&with_field(&form, "key", &other), &[], b"x".to_vec(), "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("Key 'key' has value not allowed in policy"), "{message}");
     assert_absent(&c, &other).await;
     assert_absent(&c, &key).await;
 }
@@ -103,7 +119,8 @@ async fn a_post_with_a_changed_content_type_is_rejected_and_stores_nothing() {
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&with_field(&form, "Content-Type", "text/html"), &[], b"<script>".to_vec(), "text/html").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("Key 'content-type' has value not allowed in policy"), "{message}");
     assert_absent(&c, &key).await;
 }
 
@@ -113,9 +130,8 @@ async fn a_post_with_an_extra_unsigned_field_is_rejected_and_stores_nothing() {
     let key = unique_key("a.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[("x-amz-meta-evil", "1")], b"x".to_vec(), "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
-    let body = res.text().await.unwrap();
-    assert!(xml::first(&body, "Code").is_some(), "S3 explains itself in XML: {body}");
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("Key 'x-amz-meta-evil' is not allowed in policy"), "{message}");
     assert_absent(&c, &key).await;
 }
 
@@ -125,7 +141,8 @@ async fn a_post_larger_than_the_length_range_is_rejected_and_stores_nothing() {
     let key = unique_key("big.txt");
     let form = policy(&key).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[], vec![b'x'; 65], "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("File size does not match policy"), "{message}");
     assert_absent(&c, &key).await;
     // One byte less is within the range and goes through.
     let res = post(&form, &[], vec![b'x'; 64], "text/plain").await;
@@ -142,8 +159,16 @@ async fn an_expired_post_policy_is_rejected_and_stores_nothing() {
         .sign(bucket(&c), now() - Duration::minutes(10))
         .unwrap();
     let res = post(&form, &[], b"x".to_vec(), "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("Expiration date is in the past"), "{message}");
     assert_absent(&c, &key).await;
+    // Signed at the same moment but valid for an hour, it goes through: the expiry was the reason.
+    let form = PostPolicy::for_key(&key, secs(3600))
+        .content_type("text/plain")
+        .length_range(1, 64)
+        .sign(bucket(&c), now() - Duration::minutes(10))
+        .unwrap();
+    assert!(post(&form, &[], b"x".to_vec(), "text/plain").await.status().is_success());
 }
 
 #[tokio::test]
@@ -154,7 +179,8 @@ async fn a_post_with_a_wrong_signature_is_rejected_and_stores_nothing() {
     let sig = form.field("x-amz-signature").unwrap();
     let flipped = format!("{}{}", if sig.starts_with('0') { '1' } else { '0' }, &sig[1..]);
     let res = post(&with_field(&form, "x-amz-signature", &flipped), &[], b"x".to_vec(), "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 403, "AccessDenied").await;
+    assert!(message.contains("signature"), "{message}");
     assert_absent(&c, &key).await;
 }
 
@@ -164,7 +190,7 @@ async fn a_post_whose_body_does_not_match_its_checksum_is_rejected_and_stores_no
     let key = unique_key("sum.txt");
     let form = policy(&key).checksum_sha256(sha256_b64(b"the real bytes")).sign(bucket(&c), now()).unwrap();
     let res = post(&form, &[], b"other bytes!!!".to_vec(), "text/plain").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_refused(res, 400, "InvalidDigest").await;
     assert_absent(&c, &key).await;
     let res = post(&form, &[], b"the real bytes".to_vec(), "text/plain").await;
     assert!(res.status().is_success(), "the matching body goes through: {}", res.status());
@@ -203,7 +229,8 @@ async fn a_presigned_put_with_another_content_type_is_rejected() {
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now(), 300);
     let res = put(&req, &[("content-type", "text/html")], b"abcd".to_vec()).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 403, "AccessDenied").await;
+    assert!(message.contains("signature"), "{message}");
     assert_absent(&c, &key).await;
 }
 
@@ -213,7 +240,8 @@ async fn a_presigned_put_with_another_length_is_rejected() {
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now(), 300);
     let res = put(&req, &[("content-type", "image/png")], b"abcdefgh".to_vec()).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let message = assert_refused(res, 403, "AccessDenied").await;
+    assert!(message.contains("signature"), "{message}");
     assert_absent(&c, &key).await;
 }
 
@@ -223,8 +251,13 @@ async fn an_expired_presigned_put_is_rejected() {
     let key = unique_key("pic.png");
     let req = put_req(&c, &key, 4, now() - Duration::minutes(10), 60);
     let res = put(&req, &[("content-type", "image/png")], b"abcd".to_vec()).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    // Garage's words for a presigned URL past its X-Amz-Expires (AWS: 403 AccessDenied).
+    let message = assert_refused(res, 400, "InvalidRequest").await;
+    assert!(message.contains("Date is too old"), "{message}");
     assert_absent(&c, &key).await;
+    // Signed at the same moment but valid for an hour, it goes through: the expiry was the reason.
+    let req = put_req(&c, &key, 4, now() - Duration::minutes(10), 3600);
+    assert!(put(&req, &[("content-type", "image/png")], b"abcd".to_vec()).await.status().is_success());
 }
 
 #[tokio::test]
@@ -239,7 +272,7 @@ async fn a_presigned_put_with_a_checksum_refuses_other_bytes() {
     let req = bucket(&c).presign_put(&key, &constraints, secs(300), now());
     let hdrs: Vec<(&str, &str)> = req.headers.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let res = put(&req, &hdrs, b"evil".to_vec()).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_refused(res, 400, "InvalidDigest").await;
     assert_absent(&c, &key).await;
     let res = put(&req, &hdrs, b"good".to_vec()).await;
     assert!(res.status().is_success(), "{}", res.status());
@@ -328,7 +361,10 @@ async fn multipart_parts_signed_with_their_checksum_and_length_accept_only_those
     let req = sign(1, &part1);
     // Garage refuses it before reading the body, which may reach the client as a closed connection.
     match http_client().put(&req.url).header("content-length", part1.len()).body(part1.clone()).send().await {
-        Ok(res) => assert!(res.status().is_client_error(), "{}", res.status()),
+        Ok(res) => {
+            let message = assert_refused(res, 400, "InvalidRequest").await;
+            assert!(message.contains("x-amz-checksum-sha256"), "{message}");
+        }
         Err(e) => assert!(e.is_request(), "{e}"),
     }
     for (n, data) in [(1u32, &part1), (2, &part2)] {
@@ -362,7 +398,7 @@ async fn an_aborted_multipart_upload_cannot_be_completed() {
     c.abort_multipart_upload(&key, &upload_id).await.unwrap();
     let part = CompletedPart { number: 1, etag, checksum_sha256: None };
     let err = c.complete_multipart_upload(&key, &upload_id, &[part]).await.unwrap_err();
-    assert!(err.code().is_some(), "a typed S3 error: {err}");
+    assert_eq!(err.code(), Some("NoSuchUpload"), "{err}");
     assert_absent(&c, &key).await;
 }
 
@@ -372,9 +408,9 @@ async fn s3_errors_come_back_typed_with_code_and_message() {
     let part = CompletedPart { number: 1, etag: "\"e\"".into(), checksum_sha256: None };
     let err = c.complete_multipart_upload(&unique_key("x"), "no-such-upload", &[part]).await.unwrap_err();
     match err {
-        app::server::s3::S3Error::Service { status, code, .. } => {
-            assert!(status >= 400, "{status}");
-            assert!(!code.is_empty());
+        app::server::s3::S3Error::Service { status, code, message } => {
+            assert_eq!((status, code.as_str()), (404, "NoSuchUpload"), "{message}");
+            assert!(!message.is_empty(), "S3's own words come along");
         }
         other => panic!("expected a service error, got {other}"),
     }

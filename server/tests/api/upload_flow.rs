@@ -7,21 +7,22 @@ use reqwest::multipart::{Form, Part};
 
 use crate::helpers::*;
 
-const LIMITS: [(&str, &str); 2] = [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWED_TYPES", "text/plain,image/*")];
+pub(crate) const LIMITS: [(&str, &str); 2] =
+    [("UPLOAD_MAX_BYTES", "1MiB"), ("UPLOAD_ALLOWED_TYPES", "text/plain,image/*")];
 
 /// The bytes these tests upload for a file of `size` bytes: "abc…", so a ticket can pin their
 /// SHA-256 before they are sent, as the dropzone does.
-fn filler(size: u64) -> Vec<u8> {
+pub(crate) fn filler(size: u64) -> Vec<u8> {
     (0..size).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
-async fn request(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> reqwest::Response {
+pub(crate) async fn request(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> reqwest::Response {
     let sum = sha256_b64(&filler(size));
     let form = [("file_name", name), ("size", &size.to_string()), ("content_type", ctype), ("sha256", &sum)];
     app.call("uploads/request", &form, Some(cookie)).await
 }
 
-async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> UploadTicket {
+pub(crate) async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str) -> UploadTicket {
     let res = request(app, cookie, name, size, ctype).await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
@@ -29,7 +30,7 @@ async fn ticket(app: &TestApp, cookie: &str, name: &str, size: u64, ctype: &str)
 
 /// What the dropzone does: the ticket's fields in order, the file last (or a PUT with the signed
 /// headers).
-async fn send_to_s3(t: &UploadTicket, body: &[u8]) -> reqwest::Response {
+pub(crate) async fn send_to_s3(t: &UploadTicket, body: &[u8]) -> reqwest::Response {
     match &t.send {
         SendPlan::Post { url, fields } => {
             let mut form = Form::new();
@@ -50,15 +51,15 @@ async fn send_to_s3(t: &UploadTicket, body: &[u8]) -> reqwest::Response {
     }
 }
 
-async fn confirm(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
+pub(crate) async fn confirm(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
     app.call("uploads/confirm", &[("id", id)], Some(cookie)).await
 }
 
-async fn row(app: &TestApp, id: &str) -> UploadRow {
+pub(crate) async fn row(app: &TestApp, id: &str) -> UploadRow {
     uploads::get(&app.state.db, id).await.unwrap().expect("the row exists")
 }
 
-async fn count_rows(app: &TestApp) -> i64 {
+pub(crate) async fn count_rows(app: &TestApp) -> i64 {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads").fetch_one(&app.state.db).await.unwrap();
     n
 }
@@ -99,7 +100,10 @@ async fn the_signed_size_is_exact_so_s3_refuses_a_different_file() {
     let cookie = app.sign_up("a@x.io").await;
     let t = ticket(&app, &cookie, "a.txt", 5, "text/plain").await;
     let res = send_to_s3(&t, b"more than five bytes").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert_eq!(app::server::s3::xml::first(&body, "Code").as_deref(), Some("InvalidRequest"), "{body}");
+    assert!(body.contains("File size does not match policy"), "{body}");
     assert_eq!(app.state.s3.head_object(&t.object_key).await.unwrap(), None);
     assert_eq!(confirm(&app, &cookie, &t.upload_id).await.status(), 409);
     assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Pending);
@@ -193,9 +197,26 @@ async fn a_reported_s3_refusal_marks_the_upload_failed_with_the_reason() {
     assert_eq!((r.status, r.error.as_deref()), (UploadStatus::Failed, Some(reason)));
 }
 
-/// The plain form's fields with the file appended, sent as a browser without JavaScript would.
-async fn send_plain_form(app: &TestApp, cookie: &str, name: &str, body: &[u8]) -> reqwest::Response {
-    let form: app::model::PlainForm = app.call("uploads/plain-form", &[], Some(cookie)).await.json().await.unwrap();
+/// The plain form the profile page renders for this user.
+pub(crate) async fn plain_form(app: &TestApp, cookie: &str) -> app::model::PlainForm {
+    let res = app.call("uploads/plain-form", &[], Some(cookie)).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// The object key S3 makes of the plain form's key field for a file of this name.
+pub(crate) fn plain_form_key(form: &app::model::PlainForm, name: &str) -> String {
+    let key = form.fields.iter().find(|(n, _)| n == "key").map(|(_, v)| v.as_str()).unwrap();
+    key.replace("${filename}", name)
+}
+
+/// The form's fields with the file appended, sent as a browser without JavaScript would.
+pub(crate) async fn post_plain_form(
+    app: &TestApp,
+    form: &app::model::PlainForm,
+    name: &str,
+    body: &[u8],
+) -> reqwest::Response {
     let mut mp = Form::new();
     for (n, v) in &form.fields {
         mp = mp.text(n.clone(), v.clone());
@@ -204,7 +225,12 @@ async fn send_plain_form(app: &TestApp, cookie: &str, name: &str, body: &[u8]) -
     app.http.post(&form.url).multipart(mp).send().await.unwrap()
 }
 
-fn location(res: &reqwest::Response) -> String {
+/// A fresh plain form, sent with this file.
+pub(crate) async fn send_plain_form(app: &TestApp, cookie: &str, name: &str, body: &[u8]) -> reqwest::Response {
+    post_plain_form(app, &plain_form(app, cookie).await, name, body).await
+}
+
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -231,11 +257,151 @@ on_both_engines! {
 }
 
 #[tokio::test]
-async fn the_plain_form_refuses_a_file_over_the_limit_at_s3() {
+async fn the_plain_form_refuses_a_file_over_the_limit_at_s3_and_nothing_is_stored_or_recorded() {
     let app = spawn_app_with(Engine::Sqlite, &[("UPLOAD_MAX_BYTES", "10")]).await;
     let cookie = app.sign_up("a@x.io").await;
-    let res = send_plain_form(&app, &cookie, "big.txt", b"eleven bytes").await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    let form = plain_form(&app, &cookie).await;
+    let key = plain_form_key(&form, "big.txt");
+    let res = post_plain_form(&app, &form, "big.txt", b"eleven bytes").await;
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert_eq!(app::server::s3::xml::first(&body, "Code").as_deref(), Some("InvalidRequest"), "{body}");
+    assert_eq!(app.state.s3.head_object(&key).await.unwrap(), None, "nothing stored at {key}");
+    assert_eq!(count_rows(&app).await, 0, "nothing recorded");
+    // The same form within the limit goes through to the same key: the key checked above was the
+    // one S3 would have written.
+    let res = post_plain_form(&app, &form, "big.txt", b"ten bytes!").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.state.s3.head_object(&key).await.unwrap().map(|i| i.size), Some(10));
+}
+
+on_both_engines! {
+    async fn the_landing_route_deletes_a_file_of_a_refused_type_and_records_it_failed(engine) {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let cookie = app.sign_up("a@x.io").await;
+        let form = plain_form(&app, &cookie).await;
+        let key = plain_form_key(&form, "page.html");
+        // S3 takes any file the form allows; the type is judged by the name when it lands.
+        let res = post_plain_form(&app, &form, "page.html", b"<script>alert(1)</script>").await;
+        assert_eq!(res.status(), 303, "{engine:?}");
+        assert!(app.state.s3.head_object(&key).await.unwrap().is_some(), "S3 stored it");
+        let res = app.http.get(location(&res)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let back = location(&res);
+        assert!(back.starts_with("/profile?error="), "{engine:?}: {back}");
+        assert!(back.contains("page.html%3A%20files%20of%20type%20text%2Fhtml%20are%20not%20accepted"), "{back}");
+        assert_eq!(app.state.s3.head_object(&key).await.unwrap(), None, "{engine:?}: the object is deleted");
+        let mine: Vec<UploadRow> = app.call("uploads/mine", &[], Some(&cookie)).await.json().await.unwrap();
+        assert_eq!(mine.len(), 1, "{engine:?}");
+        assert_eq!(mine[0].object_key, key);
+        assert_eq!(mine[0].status, UploadStatus::Failed, "{engine:?}");
+        assert_eq!(mine[0].error.as_deref(), Some("files of type text/html are not accepted"));
+        // Landing again changes nothing.
+        let res = app.http.get(app.url(&format!(
+            "/uploads/landing?bucket={}&key={}",
+            app.state.config.s3.bucket,
+            app::server::s3::sigv4::uri_encode(&key, true)
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+        assert!(location(&res).starts_with("/profile?error="));
+        assert_eq!(row(&app, &mine[0].id).await, mine[0]);
+    }
+}
+
+#[tokio::test]
+async fn a_plain_form_sent_again_with_another_file_is_refused_at_landing_and_that_file_is_not_kept() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    // The browser's back button: the same signed form, a second file.
+    let form = plain_form(&app, &cookie).await;
+    let first = post_plain_form(&app, &form, "first.txt", b"first").await;
+    let second = post_plain_form(&app, &form, "second.txt", b"second").await;
+    let land = |res: reqwest::Response| app.http.get(location(&res)).header("cookie", &cookie).send();
+    assert!(location(&land(first).await.unwrap()).starts_with("/profile?uploaded=first.txt"));
+    let back = location(&land(second).await.unwrap());
+    assert_eq!(
+        back,
+        format!(
+            "/profile?error={}",
+            app::server::s3::sigv4::uri_encode(
+                "This form was used for another file already; reload the page and send this one again.",
+                true
+            )
+        )
+    );
+    assert_eq!(count_rows(&app).await, 1);
+    assert_eq!(app.state.s3.head_object(&plain_form_key(&form, "second.txt")).await.unwrap(), None);
+    assert!(app.state.s3.head_object(&plain_form_key(&form, "first.txt")).await.unwrap().is_some());
+}
+
+on_both_engines! {
+    async fn reporting_a_failure_on_another_users_upload_is_404_and_changes_nothing(engine) {
+        let (app, alice, mallory, t) = alice_uploaded_and_mallory_watching(engine).await;
+        let before = row(&app, &t.upload_id).await;
+        let res = app
+            .call("uploads/failed", &[("id", &t.upload_id), ("reason", "mallory says so")], Some(&mallory))
+            .await;
+        assert_eq!(res.status(), 404, "{engine:?}");
+        assert!(res.text().await.unwrap().contains("There is no such upload."));
+        assert_eq!(row(&app, &t.upload_id).await, before, "{engine:?}: the row is untouched");
+        // Alice still completes it.
+        let done: UploadRow = confirm(&app, &alice, &t.upload_id).await.json().await.unwrap();
+        assert_eq!(done.status, UploadStatus::Completed, "{engine:?}");
+    }
+}
+
+on_both_engines! {
+    async fn an_admin_download_is_refused_for_an_upload_that_is_not_completed(engine) {
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let admin = app.sign_up_admin("boss@x.io").await;
+        let user = app.sign_up("a@x.io").await;
+        let download = |id: String| {
+            app.http.get(app.url(&format!("/admin/download/{id}"))).header("cookie", &admin).send()
+        };
+        // Sent to S3 but not confirmed: the object exists, the row is pending.
+        let pending = ticket(&app, &user, "pending.txt", 3, "text/plain").await;
+        assert_eq!(send_to_s3(&pending, &filler(3)).await.status(), 201);
+        let cancelled = ticket(&app, &user, "cancelled.txt", 3, "text/plain").await;
+        assert_eq!(app.call("uploads/cancel", &[("id", &cancelled.upload_id)], Some(&user)).await.status(), 200);
+        for t in [&pending, &cancelled] {
+            let res = download(t.upload_id.clone()).await.unwrap();
+            assert_eq!(res.status(), 404, "{engine:?}: {}", t.object_key);
+            assert!(res.headers().get("location").is_none(), "no presigned URL");
+            let body = res.text().await.unwrap();
+            assert!(!body.contains("X-Amz-Signature"), "{body}");
+            assert!(body.contains("No completed upload has this id."), "{body}");
+        }
+        // Once completed, the same link gives a presigned GET.
+        assert_eq!(confirm(&app, &user, &pending.upload_id).await.status(), 200);
+        let res = download(pending.upload_id.clone()).await.unwrap();
+        assert_eq!(res.status(), 303, "{engine:?}");
+        assert!(location(&res).contains("X-Amz-Signature="), "{}", location(&res));
+    }
+}
+
+#[tokio::test]
+async fn the_301st_upload_request_in_a_minute_is_429_and_records_nothing() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let limit = app::server::uploads::UPLOADS_PER_MINUTE;
+    assert_eq!(limit, 300);
+    for i in 0..limit {
+        let res = request(&app, &cookie, &format!("f{i}.txt"), 3, "text/plain").await;
+        assert_eq!(res.status(), 200, "request {}", i + 1);
+    }
+    assert_eq!(count_rows(&app).await, limit);
+    let res = request(&app, &cookie, "one-too-many.txt", 3, "text/plain").await;
+    assert_eq!(res.status(), 429);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["kind"], "rate_limited");
+    assert_eq!(body["message"], "Too many uploads in the last minute; please wait a moment.");
+    assert_eq!(count_rows(&app).await, limit, "no row for the refused request");
+    // The limit is the user's own: someone else still uploads.
+    let other = app.sign_up("b@x.io").await;
+    assert_eq!(request(&app, &other, "b.txt", 3, "text/plain").await.status(), 200);
 }
 
 on_both_engines! {

@@ -21,6 +21,13 @@ pub enum DbError {
     Folder { path: String, source: std::io::Error },
 }
 
+impl DbError {
+    /// The database refused a row whose unique value (id, object key, email) another row has.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
 /// Connects, creating the SQLite file (and its folder) when needed, and applies migrations.
 pub async fn connect(url: &str) -> Result<Pool, DbError> {
     install_default_drivers();

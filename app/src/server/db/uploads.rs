@@ -33,10 +33,26 @@ pub struct NewMultipart<'a> {
 }
 
 pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<UploadRow, DbError> {
+    insert(pool, id, u, UploadStatus::Pending, None).await
+}
+
+/// Records an upload that is over as soon as it is known (a landed file of a refused type): never
+/// pending, so no confirmer or reconciler can move it.
+pub async fn insert_failed(pool: &Pool, id: &str, u: &NewUpload<'_>, reason: &str) -> Result<UploadRow, DbError> {
+    insert(pool, id, u, UploadStatus::Failed, Some(reason)).await
+}
+
+async fn insert(
+    pool: &Pool,
+    id: &str,
+    u: &NewUpload<'_>,
+    status: UploadStatus,
+    reason: Option<&str>,
+) -> Result<UploadRow, DbError> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, \
-         status, method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+         method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint, status, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(u.owner_id)
@@ -52,6 +68,8 @@ pub async fn insert_pending(pool: &Pool, id: &str, u: &NewUpload<'_>) -> Result<
     .bind(u.multipart.as_ref().map(|m| m.part_size))
     .bind(u.multipart.as_ref().map(|m| m.part_count))
     .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
+    .bind(status.as_str())
+    .bind(reason)
     .fetch_one(pool)
     .await?)
 }
@@ -95,6 +113,18 @@ pub async fn mark_completed(
 pub async fn mark_ended(pool: &Pool, id: &str, status: UploadStatus, reason: Option<&str>) -> Result<bool, DbError> {
     assert!(!matches!(status, UploadStatus::Pending | UploadStatus::Completed), "use mark_completed");
     let done = sqlx::query("UPDATE uploads SET status = $2, error = $3 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(reason)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the reason of an upload that ended as `status` (what became of its stored file, found
+/// out after the row moved). `false` if the row is not in that state.
+pub async fn note_error(pool: &Pool, id: &str, status: UploadStatus, reason: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE uploads SET error = $3 WHERE id = $1 AND status = $2")
         .bind(id)
         .bind(status.as_str())
         .bind(reason)

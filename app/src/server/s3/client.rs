@@ -138,6 +138,7 @@ impl CorsRule {
 pub struct S3Client {
     http: reqwest::Client,
     bucket: Bucket,
+    timeout: std::time::Duration,
 }
 
 type Query = Vec<(String, String)>;
@@ -147,13 +148,19 @@ fn q(pairs: &[(&str, &str)]) -> Query {
 }
 
 impl S3Client {
-    pub fn new(bucket: Bucket) -> Self {
+    /// A client whose every call gives up after `timeout` (connecting: after at most 5 s).
+    pub fn new(bucket: Bucket, timeout: std::time::Duration) -> Self {
         let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(60))
+            .connect_timeout(timeout.min(std::time::Duration::from_secs(5)))
+            .timeout(timeout)
             .build()
             .expect("the HTTP client builds with static settings");
-        S3Client { http, bucket }
+        S3Client { http, bucket, timeout }
+    }
+
+    /// How long one call may take before it fails.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     pub fn bucket(&self) -> &Bucket {
@@ -286,7 +293,7 @@ impl S3Client {
         Ok(self
             .get_subresource("cors")
             .await?
-            .map(|x| xml::all(&x, "CORSRule").iter().map(|r| CorsRule::from_xml(r)).collect())
+            .map(|x| xml::elements(&x, "CORSRule").into_iter().map(CorsRule::from_xml).collect())
             .unwrap_or_default())
     }
 
@@ -326,15 +333,15 @@ impl S3Client {
                 query.push(("part-number-marker".into(), m.clone()));
             }
             let text = self.send_object(Method::GET, key, query, vec![]).await?.text().await?;
-            for part in xml::all(&text, "Part") {
-                let number = xml::first(&part, "PartNumber").and_then(|n| n.parse().ok());
-                let size = xml::first(&part, "Size").and_then(|n| n.parse().ok());
-                let (Some(number), Some(size), Some(etag)) = (number, size, xml::first(&part, "ETag")) else {
+            for part in xml::elements(&text, "Part") {
+                let number = xml::first(part, "PartNumber").and_then(|n| n.parse().ok());
+                let size = xml::first(part, "Size").and_then(|n| n.parse().ok());
+                let (Some(number), Some(size), Some(etag)) = (number, size, xml::first(part, "ETag")) else {
                     return Err(S3Error::InvalidResponse(format!(
                         "a ListParts part without number, size or ETag: {part:?}"
                     )));
                 };
-                parts.push(StoredPart { number, size, etag, checksum_sha256: xml::first(&part, "ChecksumSHA256") });
+                parts.push(StoredPart { number, size, etag, checksum_sha256: xml::first(part, "ChecksumSHA256") });
             }
             match (xml::first(&text, "IsTruncated").as_deref(), xml::first(&text, "NextPartNumberMarker")) {
                 (Some("true"), Some(next)) if marker.as_ref() != Some(&next) => marker = Some(next),
@@ -353,22 +360,7 @@ impl S3Client {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> Result<String, S3Error> {
-        let body: String = parts
-            .iter()
-            .map(|p| {
-                let sum = p
-                    .checksum_sha256
-                    .as_deref()
-                    .map(|c| format!("<ChecksumSHA256>{}</ChecksumSHA256>", xml::escape(c)));
-                format!(
-                    "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{}</Part>",
-                    p.number,
-                    xml::escape(&p.etag),
-                    sum.unwrap_or_default()
-                )
-            })
-            .collect();
-        let body = format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>");
+        let body = completion_body(parts);
         let text =
             self.send_object(Method::POST, key, q(&[("uploadId", upload_id)]), body.into_bytes()).await?.text().await?;
         // S3 may answer 200 with an <Error> body when completion fails late.
@@ -389,6 +381,24 @@ impl S3Client {
     }
 }
 
+/// The body of a CompleteMultipartUpload request, every value escaped.
+fn completion_body(parts: &[CompletedPart]) -> String {
+    let body: String = parts
+        .iter()
+        .map(|p| {
+            let sum =
+                p.checksum_sha256.as_deref().map(|c| format!("<ChecksumSHA256>{}</ChecksumSHA256>", xml::escape(c)));
+            format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{}</Part>",
+                p.number,
+                xml::escape(&p.etag),
+                sum.unwrap_or_default()
+            )
+        })
+        .collect();
+    format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -398,14 +408,17 @@ mod tests {
     use super::*;
 
     fn client() -> S3Client {
-        S3Client::new(Bucket {
-            name: "bkt".into(),
-            endpoint: Endpoint::custom("http://127.0.0.1:3900", true).unwrap(),
-            signer: Arc::new(Signer::new(
-                Credentials { access_key_id: "AK".into(), secret_access_key: "SK".into(), session_token: None },
-                "garage",
-            )),
-        })
+        S3Client::new(
+            Bucket {
+                name: "bkt".into(),
+                endpoint: Endpoint::custom("http://127.0.0.1:3900", true).unwrap(),
+                signer: Arc::new(Signer::new(
+                    Credentials { access_key_id: "AK".into(), secret_access_key: "SK".into(), session_token: None },
+                    "garage",
+                )),
+            },
+            std::time::Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -453,7 +466,40 @@ mod tests {
     fn a_cors_rule_round_trips_through_xml() {
         let rule = CorsRule::for_browser_uploads("http://127.0.0.1:3000");
         let doc = format!("<CORSConfiguration>{}</CORSConfiguration>", rule.to_xml());
-        let back: Vec<CorsRule> = xml::all(&doc, "CORSRule").iter().map(|r| CorsRule::from_xml(r)).collect();
+        let back: Vec<CorsRule> = xml::elements(&doc, "CORSRule").into_iter().map(CorsRule::from_xml).collect();
         assert_eq!(back, vec![rule]);
+    }
+
+    #[test]
+    fn a_cors_rule_with_markup_characters_is_escaped_in_the_xml_and_reads_back_the_same() {
+        let rule = CorsRule {
+            allowed_origins: vec!["https://a.example/?x=1&y=<2>".into()],
+            allowed_methods: vec!["PUT".into()],
+            allowed_headers: vec!["x-\"quoted\"".into(), "x-it's".into()],
+            expose_headers: vec!["</ExposeHeader><AllowedOrigin>*".into()],
+            max_age_secs: None,
+        };
+        let raw = rule.to_xml();
+        assert!(raw.contains("<AllowedOrigin>https://a.example/?x=1&amp;y=&lt;2&gt;</AllowedOrigin>"), "{raw}");
+        assert!(raw.contains("<AllowedHeader>x-&quot;quoted&quot;</AllowedHeader>"), "{raw}");
+        assert!(raw.contains("<AllowedHeader>x-it&apos;s</AllowedHeader>"), "{raw}");
+        assert!(raw.contains("<ExposeHeader>&lt;/ExposeHeader&gt;&lt;AllowedOrigin&gt;*</ExposeHeader>"), "{raw}");
+        assert!(!raw.contains("&y=") && !raw.contains("\"quoted"), "no raw markup characters: {raw}");
+        let doc = format!("<CORSConfiguration>{raw}</CORSConfiguration>");
+        let back: Vec<CorsRule> = xml::elements(&doc, "CORSRule").into_iter().map(CorsRule::from_xml).collect();
+        assert_eq!(back, vec![rule], "no origin was smuggled in: {raw}");
+    }
+
+    #[test]
+    fn a_completion_request_escapes_the_etags_it_sends() {
+        // ETags come quoted; every value goes into the body escaped.
+        let part = CompletedPart { number: 1, etag: "\"abc&<\"".into(), checksum_sha256: Some("x&y".into()) };
+        let body = completion_body(&[part]);
+        assert_eq!(
+            body,
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;abc&amp;&lt;&quot;</ETag>\
+             <ChecksumSHA256>x&amp;y</ChecksumSHA256></Part></CompleteMultipartUpload>"
+        );
+        assert_eq!(xml::first(&body, "ETag").as_deref(), Some("\"abc&<\""));
     }
 }
