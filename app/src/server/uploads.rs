@@ -471,26 +471,33 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
     // it between recording and refusing.
     let refused = (!state.config.limits.allows_type(&content_type))
         .then(|| format!("files of type {content_type} are not accepted"));
-    let recorded = match &refused {
-        None => uploads::insert_pending(&state.db, id, &new).await,
-        Some(reason) => uploads::insert_failed(&state.db, id, &new, reason).await,
-    };
-    let row = match recorded {
-        Ok(row) => row,
-        // Landed twice at once (a reload, a double submit): the other landing recorded it.
-        Err(e) if e.is_unique_violation() => {
-            return match uploads::by_key(&state.db, key).await? {
-                Some(row) if row.owner_id == user.id => settle(state, row).await,
-                // Not this key: the same form (so the same folder, the id) sent again with another
-                // file. No row can hold it, so it is not kept.
-                _ => {
-                    let _ = delete_object(&state.s3, key).await;
-                    Err(conflict(
-                        "This form was used for another file already; reload the page and send this one again.",
-                    ))
-                }
-            };
+    let record = |id: String| {
+        let (new, refused) = (&new, &refused);
+        async move {
+            match refused {
+                None => uploads::insert_pending(&state.db, &id, new).await,
+                Some(reason) => uploads::insert_failed(&state.db, &id, new, reason).await,
+            }
         }
+    };
+    let row = match record(id.to_owned()).await {
+        Ok(row) => row,
+        Err(e) if e.is_unique_violation() => match uploads::by_key(&state.db, key).await? {
+            // Landed twice at once (a reload, a double submit): the other landing recorded it.
+            Some(row) if row.owner_id == user.id => return settle(state, row).await,
+            Some(_) => return Err(no_such_upload()),
+            // The same form (so the same folder, whose name is the id) sent again with another
+            // file: that object is an upload of its own, with an id of its own.
+            None => match record(uuid::Uuid::new_v4().to_string()).await {
+                Ok(row) => row,
+                // …which another landing of this very object recorded meanwhile.
+                Err(e) if e.is_unique_violation() => match uploads::by_key(&state.db, key).await? {
+                    Some(row) if row.owner_id == user.id => return settle(state, row).await,
+                    _ => return Err(no_such_upload()),
+                },
+                Err(e) => return Err(e.into()),
+            },
+        },
         Err(e) => return Err(e.into()),
     };
     if let Some(reason) = refused {
