@@ -437,7 +437,14 @@ pub fn plain_form(state: &AppState, user: &User) -> Result<PlainForm, Failure> {
 /// S3's 303 after a form upload: check the key is the user's, HEAD it, and record it completed.
 pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Result<UploadRow, Failure> {
     let own_prefix = format!("uploads/{}/", user.id);
-    if bucket != state.config.s3.bucket || !key.starts_with(&own_prefix) {
+    // A key S3 would normalise (`..`, `.`, empty segments) or could not have made from a form is
+    // refused here, before it costs a call to S3 or a line in the error log.
+    let odd_segment = key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bucket != state.config.s3.bucket
+        || !key.starts_with(&own_prefix)
+        || odd_segment
+        || key.chars().any(char::is_control)
+    {
         tracing::warn!(user = %user.id, bucket, key, "landing: refused a key that is not the user's");
         return Err(no_such_upload());
     }

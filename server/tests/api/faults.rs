@@ -371,3 +371,37 @@ on_both_engines! {
         assert_eq!(status_changes(&app, &r.id).await, ["pending -> completed"], "{engine:?}");
     }
 }
+
+#[tokio::test]
+async fn a_landing_key_with_dot_segments_is_refused_before_any_call_to_s3() {
+    let (app, proxy) = app_behind_proxy(Engine::Sqlite).await;
+    let cookie = app.sign_up("a@x.io").await;
+    let me: serde_json::Value = app.call("auth/me", &[], Some(&cookie)).await.json().await.unwrap();
+    let own = format!("uploads/{}", me["id"].as_str().unwrap());
+    let folder = uuid::Uuid::new_v4();
+    // Every HEAD would be answered 500 and counted: none may be tried.
+    proxy.inject(reqwest::Method::HEAD, "/", Fault::Status(500));
+    for key in [
+        format!("{own}/{folder}/../x.txt"),
+        format!("{own}/../other/{folder}/x.txt"),
+        format!("{own}/./{folder}/x.txt"),
+        format!("{own}//{folder}/x.txt"),
+        format!("{own}/{folder}/a\u{1}.txt"),
+    ] {
+        let res = app.http.get(landing_url(&app, &key)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 303, "{key:?}");
+        assert!(location(&res).starts_with("/profile?error="), "{key:?}: {}", location(&res));
+    }
+    assert_eq!(proxy.hits(), 0, "no HEAD reached S3");
+    assert_eq!(count_rows(&app).await, 0);
+    // A well-formed key of the user's own still gets its HEAD (and the fault).
+    let res = app
+        .http
+        .get(landing_url(&app, &format!("{own}/{folder}/x.txt")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(proxy.hits(), 1);
+}
