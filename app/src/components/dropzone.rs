@@ -227,6 +227,9 @@ mod runtime {
     use crate::model::{Limits, PartChecksum, SendPlan};
     use crate::upload_queue::{Command, Event, FileId, Queue, QueueConfig};
 
+    /// Files prepared ahead: each now waits for its SHA-256 before its ticket, so keep twice the
+    /// upload places ready (measured with `scripts/bench-uploads`).
+    const SIGN_AHEAD: usize = 6;
     /// Re-read the upload history after this many finished files (and whenever the queue is idle).
     const REFRESH_EVERY: usize = 10;
 
@@ -262,7 +265,7 @@ mod runtime {
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
             *r.borrow_mut() = Some(Runtime {
-                queue: Queue::new(QueueConfig::new(limits), seed),
+                queue: Queue::new(QueueConfig { sign_ahead: SIGN_AHEAD, ..QueueConfig::new(limits) }, seed),
                 board,
                 owner,
                 on_change,
