@@ -105,6 +105,20 @@ impl Config {
             Some("0" | "false" | "no" | "off") => Ok(false),
             Some(other) => Err(ConfigError { var, problem: format!("is {other:?}"), expected: "true or false" }),
         };
+        // A number (or, with `parse_size`, a size) within `range`, or `default` when unset.
+        let ranged = |var: &'static str,
+                      default: u64,
+                      parse: fn(&str) -> Option<u64>,
+                      range: std::ops::RangeInclusive<u64>,
+                      expected: &'static str| match get(var) {
+            None => Ok(default),
+            Some(v) => parse(&v).filter(|n| range.contains(n)).ok_or(ConfigError {
+                var,
+                problem: format!("is {v:?}"),
+                expected,
+            }),
+        };
+        let number = |v: &str| v.parse().ok();
 
         let force_path_style = bool_var("S3_FORCE_PATH_STYLE", false)?;
         let region = get("S3_REGION").unwrap_or_else(|| "us-east-1".into());
@@ -124,14 +138,7 @@ impl Config {
                 expected: "3-63 lower-case letters, digits, '.' or '-'",
             });
         }
-        let timeout_secs = match get("S3_TIMEOUT_SECS") {
-            None => 60,
-            Some(v) => v.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or(ConfigError {
-                var: "S3_TIMEOUT_SECS",
-                problem: format!("is {v:?}"),
-                expected: "seconds between 1 and 3600",
-            })?,
-        };
+        let timeout_secs = ranged("S3_TIMEOUT_SECS", 60, number, 1..=3600, "seconds between 1 and 3600")?;
         let s3 = S3Config {
             endpoint,
             region,
@@ -166,24 +173,20 @@ impl Config {
             });
         }
 
-        let max_bytes = match get("UPLOAD_MAX_BYTES") {
-            None => 50 << 30,
-            Some(v) => parse_size(&v).filter(|n| (1..=5 << 40).contains(n)).ok_or(ConfigError {
-                var: "UPLOAD_MAX_BYTES",
-                problem: format!("is {v:?}"),
-                expected: "a positive size up to 5TiB (S3's largest object), such as 104857600, 100MiB or 50GiB",
-            })?,
-        };
-        let multipart_threshold = match get("UPLOAD_MULTIPART_THRESHOLD") {
-            None => 64 << 20,
-            Some(v) => parse_size(&v)
-                .filter(|n| (crate::model::MIN_PART_SIZE..=SINGLE_REQUEST_MAX_BYTES).contains(n))
-                .ok_or(ConfigError {
-                    var: "UPLOAD_MULTIPART_THRESHOLD",
-                    problem: format!("is {v:?}"),
-                    expected: "a size between 8MiB and 5GiB, such as 64MiB",
-                })?,
-        };
+        let max_bytes = ranged(
+            "UPLOAD_MAX_BYTES",
+            50 << 30,
+            parse_size,
+            1..=5 << 40,
+            "a positive size up to 5TiB (S3's largest object), such as 104857600, 100MiB or 50GiB",
+        )?;
+        let multipart_threshold = ranged(
+            "UPLOAD_MULTIPART_THRESHOLD",
+            64 << 20,
+            parse_size,
+            crate::model::MIN_PART_SIZE..=SINGLE_REQUEST_MAX_BYTES,
+            "a size between 8MiB and 5GiB, such as 64MiB",
+        )?;
         let single_method = match get("UPLOAD_METHOD").map(|m| m.to_ascii_lowercase()).as_deref() {
             None | Some("post") => SingleMethod::Post,
             Some("put") => SingleMethod::Put,
@@ -195,14 +198,8 @@ impl Config {
                 })
             }
         };
-        let part_concurrency = match get("UPLOAD_PART_CONCURRENCY") {
-            None => 4,
-            Some(v) => v.parse().ok().filter(|n| (1..=16).contains(n)).ok_or(ConfigError {
-                var: "UPLOAD_PART_CONCURRENCY",
-                problem: format!("is {v:?}"),
-                expected: "a number of parts between 1 and 16",
-            })?,
-        };
+        let part_concurrency =
+            ranged("UPLOAD_PART_CONCURRENCY", 4, number, 1..=16, "a number of parts between 1 and 16")? as u32;
         let allowed_types = match get("UPLOAD_ALLOWED_TYPES") {
             None => vec!["*".into()],
             Some(v) => {
@@ -218,17 +215,19 @@ impl Config {
                 list
             }
         };
-        let expiry_error = |v: &str| ConfigError {
-            var: "UPLOAD_URL_EXPIRES_SECS",
-            problem: format!("is {v:?}"),
-            expected: "seconds between 60 and 604800",
+        let expiry_secs =
+            ranged("UPLOAD_URL_EXPIRES_SECS", 900, number, 60..=604_800, "seconds between 60 and 604800")?;
+        // Within S3's 1 s ..= 7 days by the range just checked.
+        let expiry = |secs: u64| {
+            Expiry::secs(secs).map_err(|e| ConfigError {
+                var: "UPLOAD_URL_EXPIRES_SECS",
+                problem: e.to_string(),
+                expected: "seconds between 60 and 604800",
+            })
         };
-        let upload_expiry_secs: u64 = match get("UPLOAD_URL_EXPIRES_SECS") {
-            None => 900,
-            Some(v) => v.parse().ok().filter(|n| (60..=604_800).contains(n)).ok_or_else(|| expiry_error(&v))?,
-        };
-        let upload_expiry = Expiry::secs(upload_expiry_secs).map_err(|e| expiry_error(&e.0.to_string()))?;
-        let part_url_expiry = Expiry::secs(upload_expiry_secs.min(900)).map_err(|e| expiry_error(&e.0.to_string()))?;
+        let upload_expiry = expiry(expiry_secs)?;
+        // Part URLs are asked for just before their part is sent: 15 minutes at most.
+        let part_url_expiry = expiry(expiry_secs.min(900))?;
 
         Ok(Config {
             s3,

@@ -215,11 +215,7 @@ async fn resume(state: &AppState, row: UploadRow, now: i64) -> Result<Option<Upl
         Err(e) => return Err(e.into()),
     };
     let (part_size, size) = (part_size as u64, row.declared_size as u64);
-    let done: Vec<u32> = stored
-        .iter()
-        .filter(|p| p.number as i64 <= parts && p.size == part_len(size, part_size, p.number))
-        .map(|p| p.number)
-        .collect();
+    let done: Vec<u32> = parts_in_place(&stored, size, part_size, parts as u32).iter().map(|p| p.number).collect();
     let expires_at = now + MULTIPART_IDLE_MILLIS;
     uploads::extend(&state.db, &row.id, expires_at).await?;
     Ok(Some(UploadTicket {
@@ -242,9 +238,8 @@ fn part_len(size: u64, part_size: u64, n: u32) -> u64 {
     end - start
 }
 
-/// The caller's pending multipart upload, or why it cannot take parts.
-async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(UploadRow, String, u64, u32), Failure> {
-    let row = own_upload(state, user, id).await?;
+/// The S3 id, part size and part count of a pending multipart upload, or why it cannot take parts.
+fn pending_multipart(row: &UploadRow) -> Result<(String, u64, u32), Failure> {
     let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count)
     else {
         return Err(invalid("This upload is not a multipart upload."));
@@ -252,7 +247,13 @@ async fn own_multipart(state: &AppState, user: &User, id: &str) -> Result<(Uploa
     if row.status != UploadStatus::Pending {
         return Err(conflict(format!("This upload is {}.", row.status.as_str())));
     }
-    Ok((row, s3_id, part_size as u64, parts as u32))
+    Ok((s3_id, part_size as u64, parts as u32))
+}
+
+/// The parts S3 holds that belong where they are: numbered within the upload and of the size
+/// that number must have. Resuming skips exactly these; completing needs all of them.
+fn parts_in_place(stored: &[StoredPart], size: u64, part_size: u64, count: u32) -> Vec<&StoredPart> {
+    stored.iter().filter(|p| p.number <= count && p.size == part_len(size, part_size, p.number)).collect()
 }
 
 /// Signs URLs for these parts, each binding its exact length and SHA-256 so S3 refuses other
@@ -261,7 +262,8 @@ pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartCh
     if parts.is_empty() || parts.len() > MAX_PARTS_PER_BATCH {
         return Err(invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
     }
-    let (row, s3_id, part_size, count) = own_multipart(state, user, id).await?;
+    let row = own_upload(state, user, id).await?;
+    let (s3_id, part_size, count) = pending_multipart(&row)?;
     check_clock(state)?;
     let signed_at = OffsetDateTime::now_utc();
     let now = unix_millis(signed_at);
@@ -299,16 +301,14 @@ pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadR
     if row.status == UploadStatus::Completed {
         return Ok(row);
     }
-    let (row, s3_id, part_size, count) = own_multipart(state, user, id).await?;
+    let (s3_id, part_size, count) = pending_multipart(&row)?;
     let stored = match state.s3.list_parts(&row.object_key, &s3_id).await {
         Ok(p) => p,
         // Completed already (a lost answer, another tab): the object tells.
         Err(e) if e.is_no_such_upload() => return settle(state, row).await,
         Err(e) => return Err(e.into()),
     };
-    let size = row.declared_size as u64;
-    let good: Vec<&StoredPart> =
-        stored.iter().filter(|p| p.number <= count && p.size == part_len(size, part_size, p.number)).collect();
+    let good = parts_in_place(&stored, row.declared_size as u64, part_size, count);
     if good.len() != count as usize {
         return Err(conflict(format!(
             "The storage has {} of the {count} parts; send the rest, then complete again.",
