@@ -1,9 +1,10 @@
-//! The HTML shell and the routes.
+//! The HTML shell and the routes. Every page renders on the server only (Leptos islands); the
+//! dropzone on `/profile` is the one island, and only that page loads WASM.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos::server_fn::ServerFn;
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, StaticSegment};
 
 use crate::api::auth::{me, SignOut};
@@ -13,9 +14,13 @@ use crate::pages::admin::AdminPage;
 use crate::pages::home::HomePage;
 use crate::pages::profile::ProfilePage;
 
+/// The paths whose page holds an island; every other page is sent without a script.
+pub const PAGES_WITH_ISLANDS: [&str; 1] = ["/profile"];
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::server::security::protect_page(&options);
+    let with_island = request_path().is_some_and(|p| PAGES_WITH_ISLANDS.contains(&p.as_str()));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -24,7 +29,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                {with_island.then(|| view! { <HydrationScripts options=options.clone() islands=true/> })}
+                <HashedStylesheet options id="leptos"/>
                 <MetaTags/>
             </head>
             <body>
@@ -34,17 +40,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The path of the request being rendered (on the server; `None` in the browser).
+fn request_path() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    return use_context::<http::request::Parts>().map(|p| p.uri.path().to_owned());
+    #[cfg(not(feature = "ssr"))]
+    None
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser, once hydrated: a mark for tests and for CSS.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    // Async: each page is sent whole once its data is read, so it needs no script to show it.
     view! {
-        <Stylesheet id="leptos" href="/pkg/s3drop.css"/>
         <Title text="s3drop: uploads straight to S3"/>
         <Router>
             <header class="top">
@@ -53,10 +61,9 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="notice">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=HomePage/>
-                    <Route path=StaticSegment("signin") view=SignInPage/>
-                    <Route path=StaticSegment("signup") view=SignUpPage/>
-                    // Rendered whole on the server: the plain form must work without JavaScript.
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("signin") view=SignInPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                 </Routes>
@@ -65,29 +72,29 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Who is signed in, re-read on every navigation (sign-in and sign-out navigate).
+/// Who is signed in; sign-out is a plain form (the server answers with a redirect).
+///
+/// Pages read their data with a plain future (`Suspend`), not a `Resource`: a resource would also
+/// write its value into the page as JSON for a hydration that never comes.
 #[component]
 fn UserMenu() -> impl IntoView {
-    let location = use_location();
-    let user = Resource::new(move || location.pathname.get(), |_| me());
-    let sign_out = ServerAction::<SignOut>::new();
     view! {
-        <nav class="user">
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match user.await {
+        <nav class="user" aria-label="Account">
+            <Suspense fallback=|| ()>
+                {Suspend::new(async move {
+                    match me().await {
                         Ok(Some(u)) => view! {
                             <A href="/profile">"My uploads"</A>
                             {(u.role == Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
                             <span class="email" data-testid="signed-in-as">{u.email}</span>
-                            <ActionForm action=sign_out attr:class="inline">
+                            <form method="post" action=SignOut::PATH class="inline">
                                 <button type="submit" class="link">"Sign out"</button>
-                            </ActionForm>
+                            </form>
                         }.into_any(),
                         _ => view! { <A href="/signin">"Sign in"</A><A href="/signup">"Sign up"</A> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </nav>
     }
 }

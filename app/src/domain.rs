@@ -85,7 +85,7 @@ pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
 pub struct ContentType(String);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("The file's type {0:?} is not a valid media type.")]
+#[error("The file's type \"{0}\" is not a valid media type.")]
 pub struct ContentTypeError(pub String);
 
 impl ContentType {

@@ -69,23 +69,27 @@ pub enum LimitError {
     MalformedType(ContentTypeError),
 }
 
-/// 1536 -> "1.5 KiB"
+/// 1536 -> "1.5 KiB". Integer arithmetic only: formatting a float would add about 8 kB to the
+/// page's WASM.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
     let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
+    while unit < UNITS.len() - 1 && bytes >= 1u64 << (10 * (unit + 1)) {
         unit += 1;
     }
     if bytes == 1 {
-        "1 byte".to_owned()
-    } else if unit == 0 {
-        format!("{bytes} bytes")
-    } else if v.fract() < 0.05 {
-        format!("{v:.0} {}", UNITS[unit])
+        return "1 byte".to_owned();
+    }
+    if unit == 0 {
+        return format!("{bytes} bytes");
+    }
+    // Tenths of the unit, rounded half up.
+    let div = 1u128 << (10 * unit);
+    let tenths = ((bytes as u128 * 10 + div / 2) / div) as u64;
+    if tenths.is_multiple_of(10) {
+        format!("{} {}", tenths / 10, UNITS[unit])
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
     }
 }
 
@@ -120,7 +124,7 @@ impl TryFrom<String> for UploadStatus {
             "failed" => UploadStatus::Failed,
             "expired" => UploadStatus::Expired,
             "cancelled" => UploadStatus::Cancelled,
-            _ => return Err(format!("unknown upload status {s:?}")),
+            _ => return Err(format!("unknown upload status \"{s}\"")),
         })
     }
 }
@@ -151,7 +155,7 @@ impl TryFrom<String> for SigningMethod {
             "post" => SigningMethod::Post,
             "put" => SigningMethod::Put,
             "multipart" => SigningMethod::Multipart,
-            _ => return Err(format!("unknown signing method {s:?}")),
+            _ => return Err(format!("unknown signing method \"{s}\"")),
         })
     }
 }
@@ -409,6 +413,8 @@ pub struct HistorySummary {
     pub totals: Vec<StatusTotal>,
     /// (day as Unix milliseconds at 00:00 UTC, uploads that day) over the last 30 days, newest first.
     pub per_day: Vec<(i64, i64)>,
+    /// 00:00 UTC today (Unix milliseconds): the chart's last day.
+    pub today: i64,
 }
 
 /// What the health check found; each part is `None` when healthy, or the reason it is not.
@@ -474,6 +480,12 @@ mod tests {
         assert_eq!(human_size(1), "1 byte");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(100 << 20), "100 MiB");
+        assert_eq!(human_size(1023), "1023 bytes");
+        assert_eq!(human_size(1024), "1 KiB");
+        assert_eq!(human_size(2047), "2 KiB", "1.999 KiB rounds to a whole 2");
+        assert_eq!(human_size(10 * (1 << 30) + (1 << 29)), "10.5 GiB");
+        assert_eq!(human_size(5 << 40), "5 TiB");
+        assert_eq!(human_size(u64::MAX), "16777216 TiB");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The Axum server as a library: `main` and the integration tests build the same router.
 
+pub mod assets;
 pub mod cli;
 pub mod routes;
 
 use axum::Router;
-use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::HeaderValue;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -20,14 +21,43 @@ pub fn leptos_options() -> LeptosOptions {
     if options.output_name.is_empty() {
         options.output_name = "s3drop".into();
     }
+    // A release build by cargo-leptos names the bundle by its hashes and leaves them in hash.txt
+    // beside the binary; run on its own, the binary finds them there.
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        options.hash_files = hash_file(&options).is_some_and(|p| p.exists());
+    }
     options
+}
+
+/// Where Leptos reads the bundle's hashes from: beside the running binary.
+fn hash_file(options: &LeptosOptions) -> Option<std::path::PathBuf> {
+    Some(std::env::current_exe().ok()?.parent()?.join(options.hash_file.as_ref()))
+}
+
+/// Compresses the bundle once before serving (a few seconds after a new build, nothing after).
+pub async fn precompress_bundle(options: &LeptosOptions) {
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    match tokio::task::spawn_blocking(move || assets::precompress(&dir)).await {
+        Ok(Ok(done)) => tracing::info!(
+            files = done.files,
+            compressed_now = done.written,
+            bytes = done.original_bytes,
+            brotli_bytes = done.brotli_bytes,
+            "browser bundle precompressed"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not precompress the browser bundle; it is served as is"),
+        Err(e) => tracing::warn!(error = %e, "could not precompress the browser bundle; it is served as is"),
+    }
 }
 
 /// The whole app: Leptos pages and server functions, the health endpoint, static files.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let pkg_path = format!("/{}", options.site_pkg_dir);
     Router::new()
+        .nest_service(&pkg_path, assets::pkg_router(pkg_dir, options.hash_files))
         .merge(routes::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -38,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         // everything else gets one that allows nothing.
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        // Pages and answers carry the user's data and a fresh nonce: never reused from a cache.
+        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(app::server::security::DEFAULT_POLICY),

@@ -36,6 +36,7 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         Command::Serve => {
             let options = server::leptos_options();
             let addr = options.site_addr;
+            server::precompress_bundle(&options).await;
             let state = server::build_state(config, options).await?;
             server::spawn_reconciler(state.clone());
             let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -3,7 +3,135 @@
 use leptos::prelude::*;
 
 use super::ApiError;
+use crate::domain::MIN_PASSWORD_LEN;
 use crate::model::CurrentUser;
+
+/// Why an account form was refused, as the form's page shows it next to the field it concerns.
+/// A browser posting the form itself (no script) is sent back to the page with `?error=<code>`:
+/// the page says the words, so no text from a URL is ever shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormProblem {
+    WrongCredentials,
+    TooManyAttempts,
+    BadEmail,
+    ShortPassword,
+    EmailTaken,
+    SignUpClosed,
+    BadInvite,
+    Unavailable,
+}
+
+/// The field a problem is shown beside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    Password,
+    Form,
+}
+
+impl FormProblem {
+    const ALL: [FormProblem; 8] = [
+        FormProblem::WrongCredentials,
+        FormProblem::TooManyAttempts,
+        FormProblem::BadEmail,
+        FormProblem::ShortPassword,
+        FormProblem::EmailTaken,
+        FormProblem::SignUpClosed,
+        FormProblem::BadInvite,
+        FormProblem::Unavailable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            FormProblem::WrongCredentials => "wrong-credentials",
+            FormProblem::TooManyAttempts => "too-many-attempts",
+            FormProblem::BadEmail => "bad-email",
+            FormProblem::ShortPassword => "short-password",
+            FormProblem::EmailTaken => "email-taken",
+            FormProblem::SignUpClosed => "sign-up-closed",
+            FormProblem::BadInvite => "bad-invite",
+            FormProblem::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    pub fn field(self) -> Field {
+        match self {
+            FormProblem::BadEmail | FormProblem::EmailTaken => Field::Email,
+            FormProblem::ShortPassword => Field::Password,
+            _ => Field::Form,
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            FormProblem::WrongCredentials => ApiError::WrongCredentials.to_string(),
+            FormProblem::TooManyAttempts => TOO_MANY_ATTEMPTS.into(),
+            FormProblem::BadEmail => "This is not an email address.".into(),
+            FormProblem::ShortPassword => format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
+            FormProblem::EmailTaken => EMAIL_TAKEN.into(),
+            FormProblem::SignUpClosed => SIGN_UP_CLOSED.into(),
+            FormProblem::BadInvite => BAD_INVITE.into(),
+            FormProblem::Unavailable => "The service is not available right now; please try again.".into(),
+        }
+    }
+}
+
+const EMAIL_TAKEN: &str = "An account with this email exists already; please sign in.";
+const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-ins; please wait 15 minutes and try again.";
+const SIGN_UP_CLOSED: &str = "Sign-up is closed; ask an administrator for an account.";
+const BAD_INVITE: &str = "This invitation link is not valid (any more).";
+
+/// Answers a browser's plain form post that failed with a redirect back to the form, naming the
+/// problem and keeping the email typed; other callers (scripts, tests) get the error and its status.
+#[cfg(feature = "ssr")]
+fn back_to_form(
+    result: Result<(), ApiError>,
+    page: &str,
+    problem: FormProblem,
+    keep: &[(&str, &str)],
+) -> Result<(), ApiError> {
+    let Err(e) = result else { return Ok(()) };
+    if !ctx::is_form_post() {
+        return Err(e);
+    }
+    let mut url = format!("{page}?error={}", problem.code());
+    for (name, value) in keep.iter().filter(|(_, v)| !v.is_empty()) {
+        url.push_str(&format!("&{name}={}", form_urlencoded_component(value)));
+    }
+    leptos_axum::redirect(&url);
+    Ok(())
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub fn form_urlencoded_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// What a server-side failure means for an account form.
+#[cfg(feature = "ssr")]
+fn problem_of(e: &ApiError, invalid: FormProblem) -> FormProblem {
+    match e {
+        ApiError::WrongCredentials => FormProblem::WrongCredentials,
+        ApiError::RateLimited(_) => FormProblem::TooManyAttempts,
+        ApiError::Conflict(_) => FormProblem::EmailTaken,
+        ApiError::Forbidden(m) if m == BAD_INVITE => FormProblem::BadInvite,
+        ApiError::Forbidden(_) => FormProblem::SignUpClosed,
+        ApiError::Invalid(_) => invalid,
+        _ => FormProblem::Unavailable,
+    }
+}
 
 #[cfg(feature = "ssr")]
 use super::ctx;
@@ -18,13 +146,27 @@ pub async fn me() -> Result<Option<CurrentUser>, ApiError> {
     ctx::answer(async move { Ok(ctx::user().await?.map(public)) }).await
 }
 
-#[cfg(feature = "ssr")]
-const EMAIL_TAKEN: &str = "An account with this email exists already; please sign in.";
-
 /// Creates an account and signs it in. With the one-time invite printed at start-up the account is
 /// the admin; without it, sign-up must be enabled.
 #[server(endpoint = "auth/sign-up")]
 pub async fn sign_up(email: String, password: String, invite: Option<String>) -> Result<(), ApiError> {
+    let typed = email.clone();
+    let kept_invite = invite.clone().unwrap_or_default();
+    let result = sign_up_inner(email, password, invite).await;
+    // Refused values: the email is checked first, so a valid one means the password was refused.
+    let invalid =
+        if crate::domain::Email::parse(&typed).is_err() { FormProblem::BadEmail } else { FormProblem::ShortPassword };
+    let problem = result.as_ref().err().map(|e| problem_of(e, invalid));
+    back_to_form(
+        result,
+        "/signup",
+        problem.unwrap_or(FormProblem::Unavailable),
+        &[("email", &typed), ("invite", &kept_invite)],
+    )
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_up_inner(email: String, password: String, invite: Option<String>) -> Result<(), ApiError> {
     use crate::domain::{Email, Password};
     use crate::model::Role;
     use crate::server::db::users::{self, CreateError};
@@ -36,14 +178,12 @@ pub async fn sign_up(email: String, password: String, invite: Option<String>) ->
             let current = state.admin_invite.lock().unwrap_or_else(|e| e.into_inner());
             match (&invite, current.as_ref()) {
                 (Some(given), Some(expected)) if given == expected => true,
-                (Some(_), _) => {
-                    return Err(ApiError::Forbidden("This invitation link is not valid (any more).".into()))
-                }
+                (Some(_), _) => return Err(ApiError::Forbidden(BAD_INVITE.into())),
                 (None, _) => false,
             }
         };
         if !as_admin && !state.config.signup_enabled {
-            return Err(ApiError::Forbidden("Sign-up is closed; ask an administrator for an account.".into()));
+            return Err(ApiError::Forbidden(SIGN_UP_CLOSED.into()));
         }
         let email = Email::parse(&email).map_err(|e| ApiError::Invalid(e.to_string()))?;
         let password = Password::new(password).map_err(|e| ApiError::Invalid(e.to_string()))?;
@@ -92,6 +232,14 @@ fn client_address(trust_forwarded_for: bool) -> String {
 /// per account and per address are refused for a while.
 #[server(endpoint = "auth/sign-in")]
 pub async fn sign_in(email: String, password: String) -> Result<(), ApiError> {
+    let typed = email.clone();
+    let result = sign_in_inner(email, password).await;
+    let problem = result.as_ref().err().map(|e| problem_of(e, FormProblem::WrongCredentials));
+    back_to_form(result, "/signin", problem.unwrap_or(FormProblem::Unavailable), &[("email", &typed)])
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_in_inner(email: String, password: String) -> Result<(), ApiError> {
     use crate::domain::Email;
     use crate::server::auth::{self, ACCOUNT_LIMIT, ADDRESS_LIMIT};
     use crate::server::db::users;
@@ -100,9 +248,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ApiError> {
         let account_key = format!("account:{}", Email::canonical(&email));
         let address_key = format!("address:{}", client_address(state.config.trust_forwarded_for));
         if state.attempts.blocked(&account_key, ACCOUNT_LIMIT) || state.attempts.blocked(&address_key, ADDRESS_LIMIT) {
-            return Err(ApiError::RateLimited(
-                "Too many failed sign-ins; please wait 15 minutes and try again.".into(),
-            ));
+            return Err(ApiError::RateLimited(TOO_MANY_ATTEMPTS.into()));
         }
         // An address that cannot be an account's is looked up like an unknown one: same answer, same time.
         let user = match Email::parse(&email) {
@@ -134,7 +280,7 @@ pub async fn sign_out() -> Result<(), ApiError> {
             sessions::revoke(&state.db, &auth::token_hash(&token)).await?;
         }
         ctx::set_cookie(&auth::cleared_cookie(state.config.secure_cookies()));
-        leptos_axum::redirect("/");
+        leptos_axum::redirect("/?done=signed-out");
         Ok(())
     })
     .await

@@ -59,6 +59,14 @@ pub(crate) mod ctx {
         Ok(user)
     }
 
+    /// A browser posting a form by itself (no script): it wants a page back, not JSON.
+    pub fn is_form_post() -> bool {
+        request_headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    }
+
     pub fn set_cookie(value: &str) {
         if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value))
         {

@@ -11,7 +11,7 @@ use web_sys::{Blob, FormData, ProgressEvent, XmlHttpRequest};
 fn js_words(e: JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|err| String::from(err.message())))
-        .unwrap_or_else(|| format!("{e:?}"))
+        .unwrap_or_else(|| "unknown error".to_owned())
 }
 
 /// `[start, end)` of a file, without reading it: the browser reads it only when it sends or
@@ -49,7 +49,7 @@ pub fn send(
     url: &str,
     headers: &[(String, String)],
     body: Body,
-    mut progress: impl FnMut(f64, f64) + 'static,
+    mut progress: Box<dyn FnMut(f64, f64)>,
 ) -> Result<(XmlHttpRequest, impl Future<Output = Answer>), String> {
     let xhr = XmlHttpRequest::new().map_err(js_words)?;
     xhr.open(method, url).map_err(js_words)?;

@@ -67,8 +67,38 @@ fn send_event(event: Event) {
     let _ = event;
 }
 
-#[component]
-pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl IntoView {
+/// The limits the dropzone checks files against: on the server from the configuration, in the
+/// browser from the attributes the server rendered (an island prop would cost a JSON decoder).
+fn limits() -> Limits {
+    #[cfg(feature = "ssr")]
+    return use_context::<crate::server::AppState>().map(|s| s.config.limits.clone()).unwrap_or(Limits {
+        max_bytes: 0,
+        multipart_threshold: 0,
+        allowed_types: vec![],
+    });
+    #[cfg(not(feature = "ssr"))]
+    {
+        let attr = |name: &str| {
+            document()
+                .query_selector("[data-testid=dropzone]")
+                .ok()
+                .flatten()
+                .and_then(|el| el.get_attribute(name))
+                .unwrap_or_default()
+        };
+        Limits {
+            max_bytes: attr("data-max-bytes").parse().unwrap_or(0),
+            multipart_threshold: attr("data-multipart-threshold").parse().unwrap_or(u64::MAX),
+            allowed_types: attr("data-types").split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// The one island of the app: drop or pick files, watch them go, and see each finished one join
+/// the history (`#history`) that the server rendered beside it.
+#[island]
+pub fn Dropzone() -> impl IntoView {
+    let limits = limits();
     let board = Board {
         ids: RwSignal::new(vec![]),
         rows: StoredValue::new(vec![]),
@@ -77,9 +107,13 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
     };
     let hover = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
-    runtime::start(limits.clone(), board, on_change);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = on_change;
+    runtime::start(limits.clone(), board);
+    // A mark for tests and styles: the dropzone answers to events from now on.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 
     let announcement = move || {
         let t = board.totals.get();
@@ -122,6 +156,9 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
             class="dropzone"
             class:hover=move || hover.get()
             data-testid="dropzone"
+            data-max-bytes=limits.max_bytes.to_string()
+            data-multipart-threshold=limits.multipart_threshold.to_string()
+            data-types=limits.allowed_types.join(",")
             on:dragenter=move |ev| { ev.prevent_default(); hover.set(true); }
             on:dragover=move |ev| { ev.prevent_default(); hover.set(true); }
             on:dragleave=move |_| hover.set(false)
@@ -133,28 +170,24 @@ pub fn Dropzone(limits: Limits, #[prop(into)] on_change: Callback<()>) -> impl I
                 <span class="hint">{format!("Files {}.", limits.describe())}</span>
             </label>
         </div>
-        {view! { <Show when=move || { board.totals.get().counted_files > 0 }>
-            <div class="overall" data-testid="overall">
-                <progress
-                    aria-label="All files"
-                    max=move || board.totals.get().total.max(1)
-                    value=move || board.totals.get().sent
-                ></progress>
-                <span>{move || { let t = board.totals.get(); format!("{} of {}", human_size(t.sent), human_size(t.total)) }}</span>
-                <Show when=any_active>
-                    <button type="button" class="small" on:click=move |_| send_event(Event::CancelAll)>"Cancel all"</button>
-                </Show>
-                <Show when=any_finished>
-                    <button type="button" class="small" on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
-                </Show>
-            </div>
-        </Show> }.into_any()}
-        {move || board.clock_off_minutes.get().map(|m| view! {
-            <p class="flash error" role="alert">{format!(
+        // Shown and hidden rather than mounted and unmounted: attributes cost the page's WASM far
+        // less than conditional views, and a button keeps its place (and the focus near it).
+        <div class="overall" data-testid="overall" hidden=move || board.totals.get().counted_files == 0>
+            <progress
+                aria-label="All files"
+                max=move || board.totals.get().total.max(1)
+                value=move || board.totals.get().sent
+            ></progress>
+            <span>{move || { let t = board.totals.get(); format!("{} of {}", human_size(t.sent), human_size(t.total)) }}</span>
+            <button type="button" class="small" hidden=move || !any_active() on:click=move |_| send_event(Event::CancelAll)>"Cancel all"</button>
+            <button type="button" class="small" hidden=move || !any_finished() on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
+        </div>
+        <p class="flash error" role="alert" hidden=move || board.clock_off_minutes.get().is_none()>
+            {move || board.clock_off_minutes.get().map(|m| format!(
                 "This computer's clock is {} minutes {} the server's; if uploads fail, set the clock right.",
                 m.abs(), if m > 0 { "ahead of" } else { "behind" }
-            )}</p>
-        })}
+            ))}
+        </p>
         <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
         <ul class="queue" data-testid="queue">
             <For each=move || board.ids.get() key=|id| *id let:id>
@@ -177,9 +210,7 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
     };
     let button = move |label: &'static str, shown: fn(&FileView) -> bool, event: fn(FileId) -> Event| {
         view! {
-            <Show when=move || row.with(shown)>
-                <button type="button" class="small" on:click=move |_| send_event(event(id))>{label}</button>
-            </Show>
+            <button type="button" class="small" hidden=move || !row.with(shown) on:click=move |_| send_event(event(id))>{label}</button>
         }
     };
     view! {
@@ -205,33 +236,64 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
     }
-    // Erased: the row's full type nests deep enough to exhaust the compiler's recursion limit.
-    .into_any()
 }
 
 /// The browser side: File objects, requests and timers, driven by the queue's commands.
 #[cfg(feature = "hydrate")]
 mod runtime {
     use std::cell::{Cell, RefCell};
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::VecDeque;
 
     use leptos::prelude::*;
     use leptos::task::spawn_local;
     use web_sys::{File, FileList, XmlHttpRequest};
 
     use super::Board;
-    use crate::api::uploads::{
-        cancel_upload, complete_upload, confirm_upload, report_upload_failure, request_upload, sign_upload_parts,
-    };
     use crate::components::browser::{self, Body};
-    use crate::model::{Limits, PartChecksum, SendPlan};
+    use crate::components::wire::{self, Args};
+    use crate::components::{history, wire::json_string};
+    use crate::model::{Limits, SendPlan};
     use crate::upload_queue::{Command, Event, FileId, Queue, QueueConfig};
 
     /// Files prepared ahead: each now waits for its SHA-256 before its ticket, so keep twice the
     /// upload places ready (measured with `scripts/bench-uploads`).
     const SIGN_AHEAD: usize = 6;
-    /// Re-read the upload history after this many finished files (and whenever the queue is idle).
-    const REFRESH_EVERY: usize = 10;
+
+    /// A map by file id kept in a vector: a queue holds tens or hundreds of files, and a hash
+    /// map's code would weigh more in the page than its lookups save.
+    struct ById<V>(Vec<(FileId, V)>);
+
+    impl<V: Default> ById<V> {
+        fn new() -> Self {
+            ById(Vec::new())
+        }
+        fn get(&self, id: &FileId) -> Option<&V> {
+            self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+        }
+        fn get_mut(&mut self, id: &FileId) -> Option<&mut V> {
+            self.0.iter_mut().find(|(k, _)| k == id).map(|(_, v)| v)
+        }
+        fn entry(&mut self, id: FileId) -> &mut V {
+            let at = match self.0.iter().position(|(k, _)| *k == id) {
+                Some(at) => at,
+                None => {
+                    self.0.push((id, V::default()));
+                    self.0.len() - 1
+                }
+            };
+            &mut self.0[at].1
+        }
+        fn insert(&mut self, id: FileId, v: V) {
+            *self.entry(id) = v;
+        }
+        fn remove(&mut self, id: &FileId) -> Option<V> {
+            let at = self.0.iter().position(|(k, _)| k == id)?;
+            Some(self.0.swap_remove(at).1)
+        }
+        fn values(&self) -> impl Iterator<Item = &V> {
+            self.0.iter().map(|(_, v)| v)
+        }
+    }
 
     pub enum Input {
         Add(File),
@@ -242,16 +304,14 @@ mod runtime {
         queue: Queue,
         board: Board,
         owner: Owner,
-        on_change: Callback<()>,
-        files: HashMap<FileId, File>,
+        files: ById<Option<File>>,
         /// Byte transfers in flight, per file, with the generation they belong to.
-        requests: HashMap<FileId, Vec<XmlHttpRequest>>,
+        requests: ById<Vec<XmlHttpRequest>>,
         /// Bumped on abort: outcomes of an older generation are not reported (the queue's rule).
-        generation: HashMap<FileId, u64>,
+        generation: ById<u64>,
         /// Hashing reads whole parts (or small files) into memory: one at a time, in order.
         hash_lane: VecDeque<Command>,
         hashing: bool,
-        finished_since_refresh: usize,
     }
 
     thread_local! {
@@ -260,7 +320,7 @@ mod runtime {
         static BUSY: Cell<bool> = const { Cell::new(false) };
     }
 
-    pub fn start(limits: Limits, board: Board, on_change: Callback<()>) {
+    pub fn start(limits: Limits, board: Board) {
         let owner = Owner::current().unwrap_or_default();
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
@@ -268,20 +328,18 @@ mod runtime {
                 queue: Queue::new(QueueConfig { sign_ahead: SIGN_AHEAD, ..QueueConfig::new(limits) }, seed),
                 board,
                 owner,
-                on_change,
-                files: HashMap::new(),
-                requests: HashMap::new(),
-                generation: HashMap::new(),
+                files: ById::new(),
+                requests: ById::new(),
+                generation: ById::new(),
                 hash_lane: VecDeque::new(),
                 hashing: false,
-                finished_since_refresh: 0,
             })
         });
         let offline = window_event_listener(leptos::ev::offline, |_| dispatch(Input::Event(Event::Offline)));
         let online = window_event_listener(leptos::ev::online, |_| dispatch(Input::Event(Event::Online)));
         // Leaving the page mid-upload loses the queue: ask first.
         let leaving = window_event_listener(leptos::ev::beforeunload, |ev| {
-            if RUNTIME.with(|r| r.borrow().as_ref().is_some_and(|rt| rt.queue.in_flight())) {
+            if with_rt(|rt| rt.queue.in_flight()).unwrap_or(false) {
                 ev.prevent_default();
                 ev.set_return_value("Uploads are in progress.");
             }
@@ -318,20 +376,18 @@ mod runtime {
             return;
         }
         while let Some(input) = INBOX.with(|q| q.borrow_mut().pop_front()) {
-            let commands = RUNTIME.with(|r| {
-                let mut r = r.borrow_mut();
-                let rt = r.as_mut()?;
+            let commands = with_rt(|rt| {
                 let now = browser::now_ms();
                 let commands = match input {
                     Input::Add(file) => {
                         let (id, commands) = rt.queue.add(now, file.name(), file.size() as u64, file.type_());
-                        rt.files.insert(id, file);
+                        rt.files.insert(id, Some(file));
                         commands
                     }
                     Input::Event(event) => rt.queue.handle(now, event),
                 };
                 rt.board.show(&rt.owner, rt.queue.files().collect(), rt.queue.totals());
-                Some(commands)
+                commands
             });
             for command in commands.unwrap_or_default() {
                 run(command);
@@ -349,7 +405,7 @@ mod runtime {
     }
 
     fn file(id: FileId) -> Option<File> {
-        with_rt(|rt| rt.files.get(&id).cloned()).flatten()
+        with_rt(|rt| rt.files.get(&id).cloned().flatten()).flatten()
     }
 
     fn generation(id: FileId) -> u64 {
@@ -363,11 +419,26 @@ mod runtime {
         }
     }
 
-    fn words(e: crate::api::ApiError) -> String {
-        e.to_string()
+    /// A call that answers nothing the page needs beyond success.
+    async fn call_with_id(endpoint: &'static str, upload_id: String) -> Result<wasm_bindgen::JsValue, String> {
+        wire::call(endpoint, Args::Form(&[("id", Some(upload_id))])).await
+    }
+
+    /// Confirm and complete answer the upload's row: it joins the history at once.
+    fn settled(id: FileId, answer: Result<wasm_bindgen::JsValue, String>) {
+        match answer {
+            Ok(row) => {
+                if let Some(row) = wire::upload_row(&row) {
+                    history::prepend(&row);
+                }
+                event(Event::Confirmed { file: id })
+            }
+            Err(message) => event(Event::ConfirmFailed { file: id, message }),
+        }
     }
 
     const LOST: &str = "The file is no longer available; please add it again.";
+    const UNREADABLE: &str = "The server's answer could not be read; please try again.";
 
     fn run(command: Command) {
         match command {
@@ -379,16 +450,23 @@ mod runtime {
                 let Some(f) = file(id) else { return event(Event::TicketFailed { file: id, message: LOST.into() }) };
                 let last_modified = first_part_sha256.as_ref().map(|_| f.last_modified() as i64);
                 spawn_local(async move {
-                    let answer =
-                        request_upload(f.name(), f.size() as u64, f.type_(), sha256, last_modified, first_part_sha256)
-                            .await;
+                    let fields = [
+                        ("file_name", Some(f.name())),
+                        ("size", Some((f.size() as u64).to_string())),
+                        ("content_type", Some(f.type_())),
+                        ("sha256", sha256),
+                        ("last_modified", last_modified.map(|m| m.to_string())),
+                        ("first_part_sha256", first_part_sha256),
+                    ];
+                    let answer = wire::call("uploads/request", Args::Form(&fields)).await;
+                    let answer = answer.and_then(|v| wire::ticket(&v).ok_or_else(|| UNREADABLE.to_owned()));
                     match answer {
                         Ok(ticket) => {
                             let off = super::clock_warning(browser::now_ms(), ticket.server_time);
                             with_rt(|rt| rt.board.clock_off_minutes.set(off));
                             event(Event::TicketReceived { file: id, ticket });
                         }
-                        Err(e) => event(Event::TicketFailed { file: id, message: words(e) }),
+                        Err(message) => event(Event::TicketFailed { file: id, message }),
                     }
                 });
             }
@@ -409,21 +487,33 @@ mod runtime {
                     let loaded = (loaded / total * size) as u64;
                     event(Event::SingleProgress { file: id, loaded });
                 };
-                transfer(id, method, &url, &headers, body, progress, move |status, body| {
-                    if (200..300).contains(&status) {
-                        Event::SingleSent { file: id }
-                    } else {
-                        Event::SingleFailed { file: id, status, body }
-                    }
-                });
+                transfer(
+                    id,
+                    method,
+                    &url,
+                    &headers,
+                    body,
+                    Box::new(progress),
+                    Box::new(move |status, body| {
+                        if (200..300).contains(&status) {
+                            Event::SingleSent { file: id }
+                        } else {
+                            Event::SingleFailed { file: id, status, body }
+                        }
+                    }),
+                );
             }
             Command::SignParts { file: id, upload_id, parts } => {
-                let parts =
-                    parts.into_iter().map(|(part_number, sha256)| PartChecksum { part_number, sha256 }).collect();
+                let parts: Vec<String> = parts
+                    .into_iter()
+                    .map(|(n, sha256)| format!(r#"{{"part_number":{n},"sha256":{}}}"#, json_string(&sha256)))
+                    .collect();
+                let body = format!(r#"{{"id":{},"parts":[{}]}}"#, json_string(&upload_id), parts.join(","));
                 spawn_local(async move {
-                    match sign_upload_parts(upload_id, parts).await {
+                    let answer = wire::call("uploads/parts", Args::Json(body)).await;
+                    match answer.and_then(|v| wire::part_urls(&v).ok_or_else(|| UNREADABLE.to_owned())) {
                         Ok(urls) => event(Event::PartsSigned { file: id, urls }),
-                        Err(e) => event(Event::SignFailed { file: id, message: words(e) }),
+                        Err(message) => event(Event::SignFailed { file: id, message }),
                     }
                 });
             }
@@ -436,65 +526,52 @@ mod runtime {
                 let progress = move |loaded: f64, _total: f64| {
                     event(Event::PartProgress { file: id, part, loaded: loaded as u64 });
                 };
-                transfer(id, "PUT", &url.url, &url.headers, Body::Blob(body), progress, move |status, body| {
-                    if (200..300).contains(&status) {
-                        Event::PartDone { file: id, part }
-                    } else {
-                        Event::PartFailed { file: id, part, status, body }
-                    }
-                });
+                transfer(
+                    id,
+                    "PUT",
+                    &url.url,
+                    &url.headers,
+                    Body::Blob(body),
+                    Box::new(progress),
+                    Box::new(move |status, body| {
+                        if (200..300).contains(&status) {
+                            Event::PartDone { file: id, part }
+                        } else {
+                            Event::PartFailed { file: id, part, status, body }
+                        }
+                    }),
+                );
             }
             Command::Abort { file: id } => {
                 let xhrs = with_rt(|rt| {
-                    *rt.generation.entry(id).or_default() += 1;
+                    *rt.generation.entry(id) += 1;
                     rt.requests.remove(&id).unwrap_or_default()
                 });
                 for xhr in xhrs.unwrap_or_default() {
                     let _ = xhr.abort();
                 }
             }
-            Command::Confirm { file: id, upload_id } => spawn_local(async move {
-                match confirm_upload(upload_id).await {
-                    Ok(_) => event(Event::Confirmed { file: id }),
-                    Err(e) => event(Event::ConfirmFailed { file: id, message: words(e) }),
-                }
-            }),
-            Command::Complete { file: id, upload_id } => spawn_local(async move {
-                match complete_upload(upload_id).await {
-                    Ok(_) => event(Event::Confirmed { file: id }),
-                    Err(e) => event(Event::ConfirmFailed { file: id, message: words(e) }),
-                }
-            }),
+            Command::Confirm { file: id, upload_id } => {
+                spawn_local(async move { settled(id, call_with_id("uploads/confirm", upload_id).await) })
+            }
+            Command::Complete { file: id, upload_id } => {
+                spawn_local(async move { settled(id, call_with_id("uploads/complete", upload_id).await) })
+            }
             Command::CancelOnServer { upload_id } => spawn_local(async move {
-                let _ = cancel_upload(upload_id).await;
+                let _ = call_with_id("uploads/cancel", upload_id).await;
             }),
             Command::ReportFailure { upload_id, reason } => spawn_local(async move {
-                let _ = report_upload_failure(upload_id, reason).await;
+                let fields = [("id", Some(upload_id)), ("reason", Some(reason))];
+                let _ = wire::call("uploads/failed", Args::Form(&fields)).await;
             }),
             Command::Wake { at_ms } => browser::after(at_ms - browser::now_ms(), || event(Event::Tick)),
-            Command::Finished { .. } => refresh_history(),
+            Command::Finished { .. } => {}
             Command::Forget { file: id } => {
                 with_rt(|rt| {
                     rt.files.remove(&id);
                     rt.generation.remove(&id);
                 });
             }
-        }
-    }
-
-    /// Every few files and when the queue is idle, not after each one: a large batch would
-    /// otherwise re-read the history a hundred times.
-    fn refresh_history() {
-        let due = with_rt(|rt| {
-            rt.finished_since_refresh += 1;
-            let due = !rt.queue.in_flight() || rt.finished_since_refresh >= REFRESH_EVERY;
-            if due {
-                rt.finished_since_refresh = 0;
-            }
-            due.then_some(rt.on_change)
-        });
-        if let Some(Some(on_change)) = due {
-            on_change.run(());
         }
     }
 
@@ -506,8 +583,8 @@ mod runtime {
         url: &str,
         headers: &[(String, String)],
         body: Body,
-        progress: impl Fn(f64, f64) + 'static,
-        outcome: impl FnOnce(u16, String) -> Event + 'static,
+        progress: Box<dyn Fn(f64, f64)>,
+        outcome: Box<dyn FnOnce(u16, String) -> Event>,
     ) {
         let started = generation(id);
         let progress = move |loaded, total| {
@@ -515,9 +592,9 @@ mod runtime {
                 progress(loaded, total);
             }
         };
-        match browser::send(method, url, headers, body, progress) {
+        match browser::send(method, url, headers, body, Box::new(progress)) {
             Ok((xhr, finished)) => {
-                with_rt(|rt| rt.requests.entry(id).or_default().push(xhr.clone()));
+                with_rt(|rt| rt.requests.entry(id).push(xhr.clone()));
                 spawn_local(async move {
                     let (status, body) = finished.await;
                     with_rt(|rt| {

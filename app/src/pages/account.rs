@@ -1,28 +1,49 @@
-//! Sign-in and sign-up: plain forms that work without JavaScript too.
+//! Sign-in and sign-up: plain forms posted to the server functions. The server answers with a
+//! redirect: on success to the profile, on a refusal back here with `?error=<code>`, shown next to
+//! the field it concerns. No script is involved.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::auth::{SignIn, SignUp};
-use crate::api::ApiError;
+use crate::api::auth::{Field, FormProblem, SignIn, SignUp};
 use crate::domain::MIN_PASSWORD_LEN;
 
-fn error_of(r: Option<Result<(), ApiError>>) -> Option<String> {
-    r.and_then(Result::err).map(|e| e.to_string())
+/// The refusal named in the URL, if any, and the email to type again.
+fn from_query() -> (Option<FormProblem>, String) {
+    let query = use_query_map();
+    let q = query.read_untracked();
+    (q.get("error").and_then(|c| FormProblem::from_code(&c)), q.get("email").unwrap_or_default())
+}
+
+/// The message under a field, when the problem concerns that field.
+fn field_error(problem: Option<FormProblem>, field: Field, id: &'static str) -> impl IntoView {
+    problem.filter(|p| p.field() == field).map(|p| {
+        view! { <span class="field-error" id=id data-testid=id>{p.message()}</span> }
+    })
+}
+
+fn described_by(problem: Option<FormProblem>, field: Field, id: &'static str) -> Option<&'static str> {
+    problem.filter(|p| p.field() == field).map(|_| id)
 }
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let action = ServerAction::<SignIn>::new();
+    let (problem, email) = from_query();
     view! {
         <section class="card narrow">
             <h1>"Sign in"</h1>
-            <ActionForm action=action>
-                <label>"Email"<input type="email" name="email" autocomplete="username" required/></label>
-                <label>"Password"<input type="password" name="password" autocomplete="current-password" required/></label>
-                <button type="submit" disabled=move || action.pending().get()>"Sign in"</button>
-            </ActionForm>
-            <p class="error" role="alert" data-testid="form-error">{move || error_of(action.value().get())}</p>
+            {field_error(problem, Field::Form, "form-error")}
+            <form method="post" action=SignIn::PATH>
+                <label>"Email"
+                    <input type="email" name="email" autocomplete="username" required value=email
+                        aria-invalid=problem.map(|_| "true") aria-describedby=problem.map(|_| "form-error")/>
+                </label>
+                <label>"Password"
+                    <input type="password" name="password" autocomplete="current-password" required/>
+                </label>
+                <button type="submit">"Sign in"</button>
+            </form>
             <p>"No account yet? "<a href="/signup">"Sign up"</a></p>
         </section>
     }
@@ -30,24 +51,31 @@ pub fn SignInPage() -> impl IntoView {
 
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    let action = ServerAction::<SignUp>::new();
-    let query = use_query_map();
-    let invite = move || query.read().get("invite").unwrap_or_default();
+    let (problem, email) = from_query();
+    let invite = use_query_map().read_untracked().get("invite").unwrap_or_default();
     view! {
         <section class="card narrow">
             <h1>"Create an account"</h1>
-            <Show when=move || !invite().is_empty()>
+            {(!invite.is_empty()).then(|| view! {
                 <p class="notice">"This one-time link makes the new account the administrator."</p>
-            </Show>
-            <ActionForm action=action>
-                <input type="hidden" name="invite" prop:value=invite/>
-                <label>"Email"<input type="email" name="email" autocomplete="username" required/></label>
-                <label>{format!("Password (at least {MIN_PASSWORD_LEN} characters)")}
-                    <input type="password" name="password" autocomplete="new-password" minlength=MIN_PASSWORD_LEN required/>
+            })}
+            {field_error(problem, Field::Form, "form-error")}
+            <form method="post" action=SignUp::PATH>
+                <input type="hidden" name="invite" value=invite/>
+                <label>"Email"
+                    <input type="email" name="email" autocomplete="username" required value=email
+                        aria-invalid=described_by(problem, Field::Email, "email-error").map(|_| "true")
+                        aria-describedby=described_by(problem, Field::Email, "email-error")/>
                 </label>
-                <button type="submit" disabled=move || action.pending().get()>"Create account"</button>
-            </ActionForm>
-            <p class="error" role="alert" data-testid="form-error">{move || error_of(action.value().get())}</p>
+                {field_error(problem, Field::Email, "email-error")}
+                <label>{format!("Password (at least {MIN_PASSWORD_LEN} characters)")}
+                    <input type="password" name="password" autocomplete="new-password" minlength=MIN_PASSWORD_LEN required
+                        aria-invalid=described_by(problem, Field::Password, "password-error").map(|_| "true")
+                        aria-describedby=described_by(problem, Field::Password, "password-error")/>
+                </label>
+                {field_error(problem, Field::Password, "password-error")}
+                <button type="submit">"Create account"</button>
+            </form>
             <p>"Have an account? "<a href="/signin">"Sign in"</a></p>
         </section>
     }

@@ -34,10 +34,11 @@ fn filter_from(q: &ParamsMap) -> HistoryFilter {
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let query = use_query_map();
-    let page = Resource::new(move || filter_from(&query.read()), admin_history);
-    let summary = Resource::new(move || HistoryFilter { after: None, ..filter_from(&query.read()) }, admin_summary);
-    let param = move |k: &str| query.read().get(k).unwrap_or_default();
+    let query = use_query_map().get_untracked();
+    let filter = filter_from(&query);
+    let totals_filter = HistoryFilter { after: None, ..filter.clone() };
+    let page_query = query.clone();
+    let param = |k: &str| query.get(k).unwrap_or_default();
     view! {
         <h1>"Upload history"</h1>
         <form method="get" action="/admin" class="filters" data-testid="filters">
@@ -60,13 +61,13 @@ pub fn AdminPage() -> impl IntoView {
             <button type="submit">"Filter"</button>
         </form>
         <Suspense fallback=|| view! { <p>"Counting…"</p> }>
-            {move || Suspend::new(async move { summary.await.ok().map(summary_view) })}
+            {Suspend::new(async move { admin_summary(totals_filter).await.ok().map(summary_view) })}
         </Suspense>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
+            {Suspend::new(async move {
+                match admin_history(filter).await {
                     Err(e) => view! { <p class="error" data-testid="admin-error">{e.to_string()}</p> }.into_any(),
-                    Ok(p) => history(p, query.get_untracked()).into_any(),
+                    Ok(p) => history(p, page_query).into_any(),
                 }
             })}
         </Suspense>
@@ -74,7 +75,6 @@ pub fn AdminPage() -> impl IntoView {
 }
 
 fn summary_view(s: HistorySummary) -> impl IntoView {
-    let max_day = s.per_day.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
     view! {
         <section class="totals" data-testid="totals">
             {s.totals.into_iter().map(|t| view! {
@@ -82,12 +82,64 @@ fn summary_view(s: HistorySummary) -> impl IntoView {
                     {format!(" {} uploads, {}", t.count, human_size(t.bytes.max(0) as u64))}</div>
             }).collect_view()}
         </section>
-        <figure class="chart" aria-label="Uploads per day, last 30 days">
-            {s.per_day.into_iter().rev().map(|(day, n)| {
-                let h = format!("height: {}%", n * 100 / max_day);
-                let label = format!("{}: {n}", utc_day(day));
-                view! { <div class="bar" style=h title=label.clone() aria-label=label></div> }
-            }).collect_view()}
+        {chart(&s.per_day, s.today)}
+    }
+}
+
+/// Days the chart covers, ending today.
+const CHART_DAYS: i64 = 30;
+
+/// Uploads per day over the last 30 days: bars drawn by the server as SVG, with dated axis
+/// labels, and the same numbers as a table for screen readers.
+fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
+    const DAY: i64 = 86_400_000;
+    let (w, h, left, bottom, top) = (600i64, 180i64, 36i64, 24i64, 12i64);
+    let days: Vec<(i64, i64)> = (0..CHART_DAYS)
+        .map(|i| {
+            let day = today - (CHART_DAYS - 1 - i) * DAY;
+            (day, per_day.iter().find(|(d, _)| *d == day).map_or(0, |(_, n)| *n))
+        })
+        .collect();
+    let max = days.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let total: i64 = days.iter().map(|(_, n)| n).sum();
+    let slot = (w - left) / CHART_DAYS;
+    let plot_h = h - bottom - top;
+    let label_days = [0usize, 10, 20, 29];
+    let short = |day: i64| utc_day(day)[5..].to_owned();
+    let summary = format!(
+        "{total} uploads from {} to {}; the busiest day had {max}.",
+        utc_day(days[0].0),
+        utc_day(days[CHART_DAYS as usize - 1].0)
+    );
+    view! {
+        <figure class="chart" data-testid="chart">
+            <figcaption id="chart-title">"Uploads per day, last 30 days (UTC)"</figcaption>
+            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">
+                <desc id="chart-desc">{summary}</desc>
+                <line x1=left y1=top x2=left y2=h - bottom class="axis"/>
+                <line x1=left y1=h - bottom x2=w y2=h - bottom class="axis"/>
+                <text x=left - 4 y=top + 4 text-anchor="end" class="tick">{max}</text>
+                <text x=left - 4 y=h - bottom text-anchor="end" class="tick">"0"</text>
+                {days.iter().enumerate().map(|(i, (day, n))| {
+                    let bar = n * plot_h / max;
+                    let x = left + i as i64 * slot + 2;
+                    view! {
+                        <rect x=x y=h - bottom - bar width=slot - 4 height=bar class="bar">
+                            <title>{format!("{}: {n}", utc_day(*day))}</title>
+                        </rect>
+                    }
+                }).collect_view()}
+                {label_days.iter().map(|i| view! {
+                    <text x=left + *i as i64 * slot + slot / 2 y=h - 6 text-anchor="middle" class="tick">{short(days[*i].0)}</text>
+                }).collect_view()}
+            </svg>
+            <table class="visually-hidden">
+                <caption>"Uploads per day"</caption>
+                <thead><tr><th scope="col">"Day"</th><th scope="col">"Uploads"</th></tr></thead>
+                <tbody>
+                    {days.iter().filter(|(_, n)| *n > 0).map(|(day, n)| view! { <tr><td>{utc_day(*day)}</td><td>{*n}</td></tr> }).collect_view()}
+                </tbody>
+            </table>
         </figure>
     }
 }
@@ -103,7 +155,7 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
     });
     view! {
         <table class="uploads" data-testid="history">
-            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th>"SHA-256"</th><th></th></tr></thead>
+            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th>"SHA-256"</th><th>"Download"</th></tr></thead>
             <tbody>
                 {p.rows.into_iter().map(|r| {
                     let u = r.upload;

@@ -1,37 +1,50 @@
-use leptos::prelude::*;
+//! The home page: a document. The service check is a GET form the server answers, so the page
+//! needs no script.
 
-use crate::api::status::{get_limits, CheckHealth};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::status::{check_health, get_limits};
 use crate::model::Health;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let limits = Resource::new(|| (), |_| get_limits());
-    let check = ServerAction::<CheckHealth>::new();
+    let query = use_query_map();
+    let asked = query.read_untracked().get("check").is_some();
+    let flash = match query.read_untracked().get("done").as_deref() {
+        Some("signed-out") => Some("You are signed out."),
+        _ => None,
+    };
 
     view! {
+        {flash.map(|m| view! { <p class="flash ok" role="status" data-testid="flash">{m}</p> })}
         <section class="hero">
             <h1>"Upload files straight to S3"</h1>
             <p>"Your files go from your browser directly to storage; this server only signs the way."</p>
-            <Suspense fallback=|| view! { <p class="limits">"Loading limits…"</p> }>
-                {move || limits.get().map(|r| match r {
-                    Ok(l) => view! { <p class="limits" data-testid="limits">{format!("Files {}.", l.describe())}</p> }.into_any(),
-                    Err(_) => view! { <p class="limits error">"Limits unavailable."</p> }.into_any(),
+            <Suspense fallback=|| ()>
+                {Suspend::new(async move {
+                    match get_limits().await {
+                        Ok(l) => view! { <p class="limits" data-testid="limits">{format!("Files {}.", l.describe())}</p> }.into_any(),
+                        Err(_) => view! { <p class="limits error">"Limits unavailable."</p> }.into_any(),
+                    }
                 })}
             </Suspense>
         </section>
         <section class="status">
-            <button
-                data-testid="check-health"
-                disabled=move || check.pending().get()
-                on:click=move |_| { check.dispatch(CheckHealth {}); }
-            >
-                {move || if check.pending().get() { "Checking…" } else { "Check the service" }}
-            </button>
-            <div aria-live="polite" data-testid="health">
-                {move || check.value().get().map(|r| match r {
-                    Ok(h) => health_view(h).into_any(),
-                    Err(e) => view! { <p class="error">"The check failed: " {e.to_string()}</p> }.into_any(),
-                })}
+            <form method="get" action="/">
+                <button type="submit" name="check" value="1" data-testid="check-health">"Check the service"</button>
+            </form>
+            <div data-testid="health">
+                <Suspense fallback=|| ()>
+                    {Suspend::new(async move {
+                        let health = if asked { Some(check_health().await) } else { None };
+                        match health {
+                            None => ().into_any(),
+                            Some(Ok(h)) => health_view(h).into_any(),
+                            Some(Err(e)) => view! { <p class="error" role="alert">"The check failed: " {e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
             </div>
         </section>
     }
@@ -43,10 +56,10 @@ fn health_view(h: Health) -> impl IntoView {
             Ok(()) => ("ok", "ok".to_owned()),
             Err(e) => ("bad", e),
         };
-        view! { <li class=class>{name} ": " {text}</li> }
+        view! { <li class=class>{format!("{name}: {text}")}</li> }
     };
     view! {
-        <ul class="health">
+        <ul class="health" role="status">
             {line("Database", h.database)}
             {line("Bucket", h.bucket)}
         </ul>

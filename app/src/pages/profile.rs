@@ -1,9 +1,9 @@
-//! The signed-in user's page: the dropzone, the plain form, and their uploads.
+//! The signed-in user's page: the dropzone (the app's one island), the plain form, and their
+//! uploads. Everything but the dropzone is HTML from the server.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::status::get_limits;
 use crate::api::uploads::{my_uploads, signed_plain_form};
 use crate::api::ApiError;
 use crate::components::dropzone::Dropzone;
@@ -12,43 +12,38 @@ use crate::model::PlainForm;
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
-    let version = RwSignal::new(0u32);
-    let uploads = Resource::new(move || version.get(), |_| my_uploads());
-    let limits = Resource::new(|| (), |_| get_limits());
-    let form = Resource::new(|| (), |_| signed_plain_form());
     let query = use_query_map();
-    let uploaded = move || query.read().get("uploaded");
-    let error = move || query.read().get("error");
+    let uploaded = query.read_untracked().get("uploaded");
+    let error = query.read_untracked().get("error");
 
     view! {
         <h1>"Your uploads"</h1>
-        {move || uploaded().map(|n| view! { <p class="flash ok" role="status" data-testid="flash">{format!("Uploaded {n}.")}</p> })}
-        {move || error().map(|e| view! { <p class="flash error" role="alert" data-testid="flash">{e}</p> })}
-        // Limits and the signed form never refetch, so the dropzone (and its queue) stays put
-        // while the history below refreshes.
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match (limits.await, form.await) {
-                    (_, Err(ApiError::Unauthorized)) => view! {
+        {uploaded.map(|n| view! { <p class="flash ok" role="status" data-testid="flash">{format!("Uploaded {n}.")}</p> })}
+        {error.map(|e| view! { <p class="flash error" role="alert" data-testid="flash">{e}</p> })}
+        <Suspense fallback=|| ()>
+            {Suspend::new(async move {
+                match (signed_plain_form().await, my_uploads().await) {
+                    (Err(ApiError::Unauthorized), _) => view! {
                         <p class="notice">"Please "<a href="/signin">"sign in"</a>" to upload files."</p>
                     }.into_any(),
-                    (Ok(l), form) => view! {
-                        <Dropzone limits=l on_change=move |_| version.update(|v| *v += 1)/>
-                        {form.ok().map(|f| view! { <PlainUpload form=f/> })}
+                    (Ok(f), rows) => view! {
+                        // Without scripts the dropzone could not send anything: the form does.
+                        <noscript>
+                            <p class="notice">"JavaScript is off: send a file with the plain form below."</p>
+                            <style>".dropzone, .overall, .queue { display: none; }"</style>
+                        </noscript>
+                        <Dropzone/>
+                        <PlainUpload form=f/>
+                        <h2>"History"</h2>
+                        {match rows {
+                            Ok(rows) => view! { <UploadList rows=rows/> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        }}
                     }.into_any(),
-                    (Err(e), _) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    (Err(e), _) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
-        <h2>"History"</h2>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match uploads.await {
-                    Ok(rows) => view! { <UploadList rows=rows/> }.into_any(),
-                    Err(_) => ().into_any(),
-                }
-            })}
-        </Transition>
     }
 }
 

@@ -33,19 +33,35 @@ async fn health_is_503_when_the_secret_key_is_wrong() {
 }
 
 #[tokio::test]
-async fn the_home_page_is_rendered_on_the_server() {
+async fn the_home_page_is_a_document_without_scripts() {
     let app = spawn_app().await;
     let res = app.http.get(&app.base_url).send().await.unwrap();
     assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
     let html = res.text().await.unwrap();
     assert!(html.contains("Upload files straight to S3"), "{html}");
-    // The hydration script: the bundle is preloaded and a module script loads it and hydrates.
-    assert!(html.contains(r#"<link rel="modulepreload" href="/pkg/s3drop.js""#), "{html}");
-    assert!(html.contains(r#"<link rel="preload" href="/pkg/s3drop_bg.wasm" as="fetch""#), "{html}");
+    // The limits are in the page itself, not loaded later by a script.
+    assert!(html.contains(r#"data-testid="limits""#) && !html.contains("Loading"), "{html}");
+    // No WASM and no module script; what inline script Leptos adds only declares empty tables.
+    assert!(!html.contains(".wasm") && !html.contains("<script type=\"module\""), "{html}");
+    assert!(!html.contains("modulepreload") && !html.contains("__RESOLVED_RESOURCES["), "{html}");
+}
+
+#[tokio::test]
+async fn the_profile_page_loads_the_islands_and_only_the_dropzone_is_one() {
+    let app = spawn_app().await;
+    let cookie = app.sign_up("islands@x.io").await;
+    let res = app.http.get(app.url("/profile")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"<link rel="modulepreload" href="/pkg/s3drop"#), "{html}");
     let script = html.split(r#"<script type="module""#).nth(1).expect("a module script").split("</script>").next();
-    let script = script.unwrap();
-    assert!(script.contains("mod.hydrate()"), "{script}");
-    assert!(script.contains(r#"("", "pkg", "s3drop", "s3drop_bg", false)"#), "{script}");
+    assert!(script.unwrap().contains("hydrateIslands"), "{script:?}");
+    assert_eq!(html.matches("<leptos-island").count(), 1, "{html}");
+    assert!(html.contains(r#"data-component="Dropzone_"#), "{html}");
+    // The dropzone's limits travel as attributes, and the history is in the page.
+    assert!(html.contains(r#"data-max-bytes=""#), "{html}");
+    assert!(html.contains(r#"id="history""#), "{html}");
 }
 
 #[tokio::test]

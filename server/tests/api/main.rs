@@ -10,6 +10,7 @@ mod database;
 mod faults;
 mod foundation;
 mod operations;
+mod pages;
 mod s3_garage;
 mod security;
 mod upload_flow;

@@ -6,7 +6,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn pages_carry_a_policy_naming_their_own_nonce_and_the_bucket() {
     let app = spawn_app().await;
-    let res = app.http.get(&app.base_url).send().await.unwrap();
+    // The profile page: the one with scripts (the dropzone island).
+    let cookie = app.sign_up("nonce@x.io").await;
+    let page = || app.http.get(app.url("/profile")).header("cookie", &cookie).send();
+    let res = page().await.unwrap();
     assert_eq!(res.status(), 200);
     let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
@@ -28,7 +31,7 @@ async fn pages_carry_a_policy_naming_their_own_nonce_and_the_bucket() {
     let scripts_allowed = policy.split("script-src ").nth(1).and_then(|r| r.split(';').next()).unwrap_or_default();
     assert!(!scripts_allowed.contains("unsafe-inline"), "{policy}");
 
-    let again = app.http.get(&app.base_url).send().await.unwrap();
+    let again = page().await.unwrap();
     let policy2 = again.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert_ne!(policy, policy2, "a fresh nonce for every response");
 }

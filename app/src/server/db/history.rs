@@ -139,5 +139,6 @@ pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<History
     Ok(HistorySummary {
         totals: totals.into_iter().map(|(status, count, bytes)| StatusTotal { status, count, bytes }).collect(),
         per_day: per_day.into_iter().map(|(d, n)| (d * DAY_MS, n)).collect(),
+        today: now - now.rem_euclid(DAY_MS),
     })
 }

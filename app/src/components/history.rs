@@ -1,0 +1,48 @@
+//! Adds a finished upload to the history table the server rendered (`#history`), in the browser.
+//! The table is outside the island, so this is plain DOM; its cells are text, never markup.
+
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, HtmlTableElement};
+
+use crate::components::upload_list::cells;
+use crate::model::UploadRow;
+
+fn cell(doc: &Document, text: &str, class: Option<&str>) -> Option<Element> {
+    let td = doc.create_element("td").ok()?;
+    if let Some(class) = class {
+        td.set_class_name(class);
+    }
+    td.set_text_content(Some(text));
+    Some(td)
+}
+
+/// Puts `row` at the top of the history, replacing an older line for the same upload.
+pub fn prepend(row: &UploadRow) -> Option<()> {
+    let doc = web_sys::window()?.document()?;
+    let table: HtmlTableElement = doc.get_element_by_id("history")?.dyn_into().ok()?;
+    let body = table.t_bodies().item(0)?;
+    if let Ok(Some(old)) = body.query_selector(&format!("tr[data-id=\"{}\"]", row.id)) {
+        old.remove();
+    }
+    let c = cells(row);
+    let status = row.status.as_str();
+    let tr = doc.create_element("tr").ok()?;
+    tr.set_attribute("data-status", status).ok()?;
+    tr.set_attribute("data-id", &row.id).ok()?;
+    let badge = doc.create_element("span").ok()?;
+    badge.set_class_name(&format!("badge {status}"));
+    badge.set_text_content(Some(status));
+    let status_cell = cell(&doc, "", None)?;
+    status_cell.append_child(&badge).ok()?;
+    for td in
+        [cell(&doc, &row.file_name, Some("name"))?, cell(&doc, &c.size, None)?, status_cell, cell(&doc, &c.when, None)?]
+    {
+        tr.append_child(&td).ok()?;
+    }
+    body.insert_before(&tr, body.first_child().as_ref()).ok()?;
+    table.remove_attribute("hidden").ok()?;
+    if let Some(notice) = doc.get_element_by_id("no-uploads") {
+        notice.set_attribute("hidden", "").ok()?;
+    }
+    Some(())
+}
