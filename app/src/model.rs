@@ -188,6 +188,9 @@ pub struct UploadRow {
     pub part_count: Option<i64>,
     /// What recognises the same file after a reload (see [`Fingerprint`]).
     pub fingerprint: Option<String>,
+    /// When the sweep found this object in the bucket without a row (a form upload whose
+    /// redirect never reached us) and recorded it; `None` for uploads the app saw happen.
+    pub found_at: Option<i64>,
 }
 
 /// What an account may do; stored as `user` or `admin`.

@@ -93,10 +93,13 @@ pub async fn build_state(config: Config, options: LeptosOptions) -> Result<AppSt
     Ok(state)
 }
 
-/// Every minute, settle pending uploads whose signature expired. Safe on several servers at once.
+/// Every minute, settle pending uploads whose signature expired, clear cancelled uploads' keys, and
+/// sweep one page of the bucket for objects without a row. Safe on several servers at once.
 pub fn spawn_reconciler(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        // Where the bucket sweep goes on from: one page a minute, then from the start again.
+        let mut sweep_from: Option<String> = None;
         loop {
             tick.tick().await;
             measure_clock(&state).await;
@@ -104,6 +107,16 @@ pub fn spawn_reconciler(state: AppState) {
                 Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled expired uploads"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "reconciler pass failed"),
+            }
+            let page = app::server::uploads::SweepPage::uploads(sweep_from.as_deref());
+            match app::server::uploads::sweep(&state.db, &state.s3, &page).await {
+                Ok((r, next)) => {
+                    if r.recorded > 0 || r.unowned > 0 || r.errors > 0 {
+                        tracing::info!(?r, "bucket sweep");
+                    }
+                    sweep_from = next;
+                }
+                Err(e) => tracing::warn!(error = %e, "bucket sweep failed"),
             }
         }
     });

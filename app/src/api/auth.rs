@@ -169,20 +169,13 @@ pub async fn sign_up(email: String, password: String, invite: Option<String>) ->
 async fn sign_up_inner(email: String, password: String, invite: Option<String>) -> Result<(), ApiError> {
     use crate::domain::{Email, Password};
     use crate::model::Role;
+    use crate::server::db::invites;
     use crate::server::db::users::{self, CreateError};
     use crate::server::{auth, error::Failure};
     ctx::answer(async move {
         let state = ctx::state()?;
         let invite = invite.filter(|i| !i.is_empty());
-        let as_admin = {
-            let current = state.admin_invite.lock().unwrap_or_else(|e| e.into_inner());
-            match (&invite, current.as_ref()) {
-                (Some(given), Some(expected)) if given == expected => true,
-                (Some(_), _) => return Err(ApiError::Forbidden(BAD_INVITE.into())),
-                (None, _) => false,
-            }
-        };
-        if !as_admin && !state.config.signup_enabled {
+        if invite.is_none() && !state.config.signup_enabled {
             return Err(ApiError::Forbidden(SIGN_UP_CLOSED.into()));
         }
         let email = Email::parse(&email).map_err(|e| ApiError::Invalid(e.to_string()))?;
@@ -191,8 +184,19 @@ async fn sign_up_inner(email: String, password: String, invite: Option<String>) 
             return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
         }
         let hash = tokio::task::spawn_blocking(move || auth::hash_password(password.as_str())).await?;
+        // The invitation is taken last, in the database: of two sign-ups racing with it (on one
+        // server or two) exactly one is the admin, and a sign-up that fails gives it back.
+        let as_admin = match &invite {
+            Some(token) if invites::claim(&state.db, token).await? => true,
+            Some(_) => return Err(ApiError::Forbidden(BAD_INVITE.into())),
+            None => false,
+        };
         let role = if as_admin { Role::Admin } else { Role::User };
-        let user = users::create(&state.db, &email, role, &hash).await.map_err(|e| match e {
+        let created = users::create(&state.db, &email, role, &hash).await;
+        if let (Err(_), Some(token)) = (&created, invite.as_ref().filter(|_| as_admin)) {
+            invites::release(&state.db, token).await?;
+        }
+        let user = created.map_err(|e| match e {
             // Someone else took it between the look-up and now.
             CreateError::EmailTaken => ApiError::Conflict(EMAIL_TAKEN.into()),
             CreateError::Db(e) => Failure::from(e).into(),
@@ -241,13 +245,18 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ApiError> {
 #[cfg(feature = "ssr")]
 async fn sign_in_inner(email: String, password: String) -> Result<(), ApiError> {
     use crate::domain::Email;
-    use crate::server::auth::{self, ACCOUNT_LIMIT, ADDRESS_LIMIT};
+    use crate::server::auth::{self, ACCOUNT_LIMIT, ADDRESS_LIMIT, ATTEMPT_WINDOW};
+    use crate::server::db::attempts;
     use crate::server::db::users;
     ctx::answer(async move {
         let state = ctx::state()?;
         let account_key = format!("account:{}", Email::canonical(&email));
         let address_key = format!("address:{}", client_address(state.config.trust_forwarded_for));
-        if state.attempts.blocked(&account_key, ACCOUNT_LIMIT) || state.attempts.blocked(&address_key, ADDRESS_LIMIT) {
+        let now = crate::server::db::now_millis();
+        let since = now - ATTEMPT_WINDOW.as_millis() as i64;
+        if attempts::blocked(&state.db, &account_key, ACCOUNT_LIMIT, since).await?
+            || attempts::blocked(&state.db, &address_key, ADDRESS_LIMIT, since).await?
+        {
             return Err(ApiError::RateLimited(TOO_MANY_ATTEMPTS.into()));
         }
         // An address that cannot be an account's is looked up like an unknown one: same answer, same time.
@@ -258,11 +267,11 @@ async fn sign_in_inner(email: String, password: String) -> Result<(), ApiError> 
         let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_owned());
         let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await?;
         let Some(user) = user.filter(|_| ok) else {
-            state.attempts.fail(&account_key);
-            state.attempts.fail(&address_key);
+            attempts::fail(&state.db, &account_key, now).await?;
+            attempts::fail(&state.db, &address_key, now).await?;
             return Err(ApiError::WrongCredentials);
         };
-        state.attempts.clear(&account_key);
+        attempts::clear(&state.db, &account_key).await?;
         let token = auth::start_session(&state.db, &user.id).await?;
         ctx::set_cookie(&auth::session_cookie(&token, state.config.secure_cookies()));
         leptos_axum::redirect("/profile");

@@ -154,5 +154,6 @@ pub fn upload_row(v: &JsValue) -> Option<UploadRow> {
         part_size: None,
         part_count: None,
         fingerprint: None,
+        found_at: None,
     })
 }

@@ -1,8 +1,6 @@
 //! Passwords, session tokens and cookies, and the sign-in attempt limiter.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -84,35 +82,11 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Recent failures per key (an account or an address) in a sliding window.
-#[derive(Debug, Default)]
-pub struct Attempts {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
+/// Failed sign-ins allowed per account and per address in [`ATTEMPT_WINDOW`] (counted in the
+/// database, see `db::attempts`).
 pub const ACCOUNT_LIMIT: usize = 5;
 pub const ADDRESS_LIMIT: usize = 20;
 pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl Attempts {
-    pub fn blocked(&self, key: &str, max: usize) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(q) = map.get_mut(key) else { return false };
-        while q.front().is_some_and(|t| t.elapsed() > ATTEMPT_WINDOW) {
-            q.pop_front();
-        }
-        q.len() >= max
-    }
-
-    pub fn fail(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.to_owned()).or_default().push_back(Instant::now());
-    }
-
-    pub fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -144,18 +118,5 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(http::header::COOKIE, "a=b; s3drop_session=tok; c=d".parse().unwrap());
         assert_eq!(cookie_token(&h).as_deref(), Some("tok"));
-    }
-
-    #[test]
-    fn attempts_block_after_the_limit_and_clear_on_success() {
-        let a = Attempts::default();
-        for _ in 0..ACCOUNT_LIMIT {
-            assert!(!a.blocked("x", ACCOUNT_LIMIT));
-            a.fail("x");
-        }
-        assert!(a.blocked("x", ACCOUNT_LIMIT));
-        assert!(!a.blocked("y", ACCOUNT_LIMIT));
-        a.clear("x");
-        assert!(!a.blocked("x", ACCOUNT_LIMIT));
     }
 }

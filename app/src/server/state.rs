@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use super::auth::Attempts;
 use super::db::{self, Pool};
 use super::s3::S3Client;
 use super::Config;
@@ -18,9 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Pool,
     pub s3: S3Client,
-    /// Recent failed sign-ins per account and per address.
-    pub attempts: Arc<Attempts>,
-    /// While no admin exists: the token of the one-time link that makes its user the admin.
+    /// While no admin exists: the token of the one-time link that makes its user the admin, as
+    /// read from the database at start-up (for the log; the database decides who may use it).
     pub admin_invite: Arc<Mutex<Option<String>>>,
     /// Our clock minus S3's, in seconds, as last measured.
     pub clock_skew_secs: Arc<AtomicI64>,
@@ -36,13 +34,16 @@ impl AppState {
     pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, db::DbError> {
         let db = db::connect(&config.database_url).await?;
         let s3 = config.s3.client();
-        let admin_invite = if db::users::count_admins(&db).await? == 0 { Some(super::auth::new_token()) } else { None };
+        let admin_invite = if db::users::count_admins(&db).await? == 0 {
+            Some(db::invites::ensure(&db, &super::auth::new_token()).await?)
+        } else {
+            None
+        };
         Ok(AppState {
             leptos_options,
             config: Arc::new(config),
             db,
             s3,
-            attempts: Arc::default(),
             admin_invite: Arc::new(Mutex::new(admin_invite)),
             clock_skew_secs: Arc::default(),
         })

@@ -110,7 +110,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
             }
         }
     }
-    if uploads::count_since(&state.db, &user.id, now - 60_000).await? >= UPLOADS_PER_MINUTE {
+    if !crate::server::db::users::take_ticket(&state.db, &user.id, now, UPLOADS_PER_MINUTE).await? {
         return Err(ApiError::RateLimited("Too many uploads in the last minute; please wait a moment.".into()).into());
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -581,6 +581,103 @@ pub struct ReconcileReport {
     pub expired: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Objects of cancelled uploads deleted once their ticket lapsed.
+    pub cleared: usize,
+    /// Failed sign-ins older than the window, deleted.
+    pub attempts_pruned: u64,
+}
+
+/// What one pass of [`sweep`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub listed: usize,
+    /// Objects without a row, now recorded as their owner's completed uploads.
+    pub recorded: usize,
+    /// Objects without a row whose key names no user (or no upload the app could have made).
+    pub unowned: usize,
+    pub errors: usize,
+}
+
+/// How long an object may sit without a row before the sweep records it: the plain form's
+/// redirect (which makes the row) arrives within seconds of the object, never this late.
+pub const ORPHAN_GRACE_MILLIS: i64 = 15 * 60_000;
+
+/// `uploads/<user id>/<upload id>/<name>`, as the app makes keys.
+fn key_parts(key: &str) -> Option<(&str, &str, &str)> {
+    let mut it = key.strip_prefix("uploads/")?.splitn(3, '/');
+    let (user, id, name) = (it.next()?, it.next()?, it.next()?);
+    (!user.is_empty() && uuid::Uuid::parse_str(id).is_ok() && !name.is_empty() && !name.contains('/'))
+        .then_some((user, id, name))
+}
+
+/// Which part of the bucket one sweep pass looks at.
+#[derive(Clone, Debug)]
+pub struct SweepPage<'a> {
+    /// `uploads/` in production; a user's own folder in a test.
+    pub prefix: &'a str,
+    /// The previous page's continuation token.
+    pub after: Option<&'a str>,
+    pub max_keys: u32,
+    /// Only objects stored before this (Unix milliseconds) are judged.
+    pub stored_before: i64,
+}
+
+impl SweepPage<'_> {
+    /// The reconciler's page: the whole `uploads/` folder, [`ORPHAN_GRACE_MILLIS`] of grace.
+    pub fn uploads(after: Option<&str>) -> SweepPage<'_> {
+        SweepPage { prefix: "uploads/", after, max_keys: 1000, stored_before: db::now_millis() - ORPHAN_GRACE_MILLIS }
+    }
+}
+
+/// One page of the bucket: every object stored before `stored_before` that no row names is
+/// recorded as a completed upload of the user its key names, marked as found by the sweep, so the
+/// admin history accounts for every object. Returns where the next page starts (`None`: the
+/// listing is done; start again).
+pub async fn sweep(pool: &Pool, s3: &S3Client, page: &SweepPage<'_>) -> Result<(SweepReport, Option<String>), Failure> {
+    let listed = s3.list_objects(page.prefix, page.after, page.max_keys).await?;
+    let now = db::now_millis();
+    let mut report = SweepReport { listed: listed.objects.len(), ..Default::default() };
+    let old: Vec<_> = listed.objects.iter().filter(|o| o.last_modified < page.stored_before).collect();
+    let keys: Vec<String> = old.iter().map(|o| o.key.clone()).collect();
+    let known = uploads::known_keys(pool, &keys).await?;
+    for object in old.into_iter().filter(|o| !known.contains(&o.key)) {
+        let Some((owner, id, name)) = key_parts(&object.key) else {
+            report.unowned += 1;
+            continue;
+        };
+        if crate::server::db::users::by_id(pool, owner).await?.is_none() {
+            report.unowned += 1;
+            continue;
+        }
+        // The listing has no checksum or type: the object's own headers do.
+        let info = match s3.head_object(&object.key).await {
+            Ok(Some(info)) => info,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(key = %object.key, error = %e, "sweep: could not read a found object");
+                report.errors += 1;
+                continue;
+            }
+        };
+        let file_name = FileName::new(name);
+        let content_type = info.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+        let found = uploads::FoundObject {
+            id,
+            owner_id: owner,
+            object_key: &object.key,
+            file_name: file_name.as_str(),
+            content_type: &content_type,
+            size: info.size as i64,
+            etag: &info.etag,
+            checksum_sha256: info.checksum_sha256.as_deref(),
+            stored_at: object.last_modified,
+        };
+        if uploads::insert_found(pool, &found, now).await? {
+            tracing::info!(key = %object.key, "sweep: recorded an object that had no row");
+            report.recorded += 1;
+        }
+    }
+    Ok((report, listed.next))
 }
 
 /// Settles pending uploads whose signature has expired: an object that matches completes them
@@ -618,5 +715,23 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
             }
         }
     }
+    // A cancelled upload's ticket keeps working until it lapses (S3 cannot revoke a signature):
+    // whatever arrived with it is deleted once it can no longer arrive.
+    let now = db::now_millis();
+    for upload in uploads::cancelled_unswept(pool, now, batch).await? {
+        match s3.delete_object(&upload.object_key).await {
+            Ok(()) => {
+                if uploads::mark_swept(pool, &upload.id, now).await? {
+                    report.cleared += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(upload = %upload.id, error = %e, "reconcile: could not clear a cancelled upload's key");
+                report.errors += 1;
+            }
+        }
+    }
+    report.attempts_pruned =
+        db::attempts::prune(pool, now - crate::server::auth::ATTEMPT_WINDOW.as_millis() as i64).await?;
     Ok(report)
 }

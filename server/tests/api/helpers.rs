@@ -139,14 +139,20 @@ pub struct TestApp {
     pub base_url: String,
     pub state: AppState,
     pub http: reqwest::Client,
+    pub database_url: String,
 }
 
 /// The real router on 127.0.0.1:0 with a fresh database.
 pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(&fresh_database(engine).await, overrides).await
+}
+
+/// Another server on the same database `db` (as two instances behind one proxy would run).
+pub async fn spawn_app_on(db: &str, overrides: &[(&str, &str)]) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base_url = format!("http://{addr}");
-    let db = fresh_database(engine).await;
+    let db = db.to_owned();
     let mut all = vec![("APP_PUBLIC_URL", base_url.as_str())];
     all.extend_from_slice(overrides);
     let mut options = server::leptos_options();
@@ -154,7 +160,7 @@ pub async fn spawn_app_with(engine: Engine, overrides: &[(&str, &str)]) -> TestA
     let state = server::build_state(config(&db, &all), options).await.expect("the app starts");
     let state_for_server = state.clone();
     tokio::spawn(async move { server::serve(listener, state_for_server).await.unwrap() });
-    TestApp { base_url, state, http: http_client() }
+    TestApp { base_url, state, http: http_client(), database_url: db }
 }
 
 pub async fn spawn_app() -> TestApp {

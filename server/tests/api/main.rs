@@ -13,4 +13,5 @@ mod operations;
 mod pages;
 mod s3_garage;
 mod security;
+mod shared;
 mod upload_flow;

@@ -85,7 +85,7 @@ pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryP
     let sql = format!(
         "SELECT u.email AS owner_email, up.id, up.owner_id, up.object_key, up.file_name, up.content_type, \
          up.declared_size, up.confirmed_size, up.etag, up.checksum_sha256, up.status, up.method, up.error, \
-         up.multipart_upload_id, up.part_size, up.part_count, up.fingerprint, \
+         up.multipart_upload_id, up.part_size, up.part_count, up.fingerprint, up.found_at, \
          up.created_at, up.expires_at, up.confirmed_at \
          FROM uploads up JOIN users u ON u.id = up.owner_id {} ORDER BY {col} DESC, up.id DESC LIMIT {lim}",
         w.clause()

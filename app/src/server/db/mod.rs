@@ -1,7 +1,9 @@
 //! Database access for SQLite and PostgreSQL through one pool type. The SQL is written once, in
 //! the subset both engines accept (`$n` placeholders, TEXT ids, BIGINT Unix milliseconds).
 
+pub mod attempts;
 pub mod history;
+pub mod invites;
 pub mod sessions;
 pub mod uploads;
 pub mod users;

@@ -7,7 +7,7 @@ use super::{now_millis, DbError, Pool};
 
 const COLUMNS: &str = "id, owner_id, object_key, file_name, content_type, declared_size, confirmed_size, etag, \
     checksum_sha256, status, method, error, created_at, expires_at, confirmed_at, multipart_upload_id, part_size, \
-    part_count, fingerprint";
+    part_count, fingerprint, found_at";
 
 /// What the upload service knows before the browser sends anything.
 #[derive(Clone, Debug)]
@@ -164,16 +164,6 @@ pub async fn pending_expired_before(pool: &Pool, now: i64, limit: i64) -> Result
     .await?)
 }
 
-/// How many uploads a user asked for since `since` (the per-user rate limit).
-pub async fn count_since(pool: &Pool, owner_id: &str, since: i64) -> Result<i64, DbError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads WHERE owner_id = $1 AND created_at >= $2")
-        .bind(owner_id)
-        .bind(since)
-        .fetch_one(pool)
-        .await?;
-    Ok(n)
-}
-
 /// The caller's unfinished multipart upload of the same file (name, size and fingerprint), if its
 /// time has not run out: what a reload or a second drop of the file resumes.
 pub async fn resumable(
@@ -206,5 +196,78 @@ pub async fn extend(pool: &Pool, id: &str, expires_at: i64) -> Result<bool, DbEr
             .bind(expires_at)
             .execute(pool)
             .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancelled uploads sent by POST or PUT whose ticket has lapsed and whose key nobody has cleared
+/// yet: an object may have arrived on a ticket that still worked after the cancel.
+pub async fn cancelled_unswept(pool: &Pool, now: i64, limit: i64) -> Result<Vec<UploadRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uploads WHERE status = 'cancelled' AND swept_at IS NULL AND expires_at < $1 \
+         AND method <> 'multipart' ORDER BY expires_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn mark_swept(pool: &Pool, id: &str, now: i64) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE uploads SET swept_at = $2 WHERE id = $1 AND swept_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Which of `keys` some row names.
+pub async fn known_keys(pool: &Pool, keys: &[String]) -> Result<Vec<String>, DbError> {
+    let mut known = vec![];
+    for chunk in keys.chunks(200) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT object_key FROM uploads WHERE object_key IN ({})", marks.join(", "));
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for key in chunk {
+            query = query.bind(key);
+        }
+        known.extend(query.fetch_all(pool).await?.into_iter().map(|(k,)| k));
+    }
+    Ok(known)
+}
+
+/// An object the sweep found in the bucket with no row: recorded as its owner's completed upload,
+/// marked with when it was found. Nothing happens if a row for the id or key appeared meanwhile
+/// (the landing route, or the sweep of another server).
+pub struct FoundObject<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub object_key: &'a str,
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub size: i64,
+    pub etag: &'a str,
+    pub checksum_sha256: Option<&'a str>,
+    pub stored_at: i64,
+}
+
+pub async fn insert_found(pool: &Pool, f: &FoundObject<'_>, now: i64) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, confirmed_size, \
+         etag, checksum_sha256, status, method, created_at, expires_at, confirmed_at, found_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, 'completed', 'post', $9, $9, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(f.id)
+    .bind(f.owner_id)
+    .bind(f.object_key)
+    .bind(f.file_name)
+    .bind(f.content_type)
+    .bind(f.size)
+    .bind(f.etag)
+    .bind(f.checksum_sha256)
+    .bind(f.stored_at)
+    .bind(now)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

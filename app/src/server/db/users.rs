@@ -96,3 +96,23 @@ pub async fn count_admins(pool: &Pool) -> Result<i64, DbError> {
         sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = $1").bind(Role::Admin.as_str()).fetch_one(pool).await?;
     Ok(n)
 }
+
+/// Takes one ticket from the user's allowance of `limit` per minute: true when there was one left.
+/// One UPDATE both counts and admits (the row is locked while it runs, on either engine), so
+/// racing requests, on one server or several, never get more than `limit` between them.
+pub async fn take_ticket(pool: &Pool, id: &str, now: i64, limit: i64) -> Result<bool, DbError> {
+    let window_open = now - 60_000;
+    let done = sqlx::query(
+        "UPDATE users SET \
+           ticket_window_count = CASE WHEN ticket_window_start > $2 THEN ticket_window_count + 1 ELSE 1 END, \
+           ticket_window_start = CASE WHEN ticket_window_start > $2 THEN ticket_window_start ELSE $3 END \
+         WHERE id = $1 AND (ticket_window_start <= $2 OR ticket_window_count < $4)",
+    )
+    .bind(id)
+    .bind(window_open)
+    .bind(now)
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -68,6 +68,23 @@ pub struct StoredPart {
     pub checksum_sha256: Option<String>,
 }
 
+/// An object as ListObjectsV2 lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    /// Unix milliseconds.
+    pub last_modified: i64,
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectPage {
+    pub objects: Vec<ListedObject>,
+    pub next: Option<String>,
+}
+
 /// One part in a CompleteMultipartUpload request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompletedPart {
@@ -263,6 +280,34 @@ impl S3Client {
 
     pub async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
         self.send_object(Method::DELETE, key, vec![], vec![]).await.map(|_| ())
+    }
+
+    /// One page (at most `max_keys`) of the objects under `prefix`, from `after` (the previous
+    /// page's continuation token).
+    pub async fn list_objects(&self, prefix: &str, after: Option<&str>, max_keys: u32) -> Result<ObjectPage, S3Error> {
+        let max = max_keys.to_string();
+        let mut query = q(&[("list-type", "2"), ("prefix", prefix), ("max-keys", &max)]);
+        if let Some(token) = after {
+            query.push(("continuation-token".into(), token.to_owned()));
+        }
+        let text = self.send_bucket(Method::GET, query, vec![], vec![]).await?.text().await?;
+        let mut objects = vec![];
+        for item in xml::elements(&text, "Contents") {
+            let key = xml::first(item, "Key");
+            let size = xml::first(item, "Size").and_then(|n| n.parse().ok());
+            let modified = xml::first(item, "LastModified")
+                .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok());
+            let (Some(key), Some(size), Some(modified)) = (key, size, modified) else {
+                return Err(S3Error::InvalidResponse(format!("a listed object without key, size or date: {item:?}")));
+            };
+            let etag = xml::first(item, "ETag").unwrap_or_default();
+            objects.push(ListedObject { key, size, etag, last_modified: crate::server::db::unix_millis(modified) });
+        }
+        let next = match xml::first(&text, "IsTruncated").as_deref() {
+            Some("true") => xml::first(&text, "NextContinuationToken"),
+            _ => None,
+        };
+        Ok(ObjectPage { objects, next })
     }
 
     /// Bucket sub-resource writes (`?cors`, `?lifecycle`) need a Content-MD5.
