@@ -52,15 +52,22 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 pub struct Password(String);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Please choose a password of at least {MIN_PASSWORD_LEN} characters.")]
-pub struct PasswordError;
+pub enum PasswordError {
+    #[error("Please choose a password of at least {MIN_PASSWORD_LEN} characters.")]
+    TooShort,
+    #[error("Please choose a password of at most {MAX_PASSWORD_LEN} characters.")]
+    TooLong,
+}
+
+/// Longer is no safer and only costs hashing time; every password manager stays far below.
+pub const MAX_PASSWORD_LEN: usize = 1024;
 
 impl Password {
     pub fn new(password: String) -> Result<Self, PasswordError> {
-        if password.chars().count() >= MIN_PASSWORD_LEN {
-            Ok(Password(password))
-        } else {
-            Err(PasswordError)
+        match password.chars().count() {
+            n if n < MIN_PASSWORD_LEN => Err(PasswordError::TooShort),
+            n if n > MAX_PASSWORD_LEN => Err(PasswordError::TooLong),
+            _ => Ok(Password(password)),
         }
     }
 
@@ -264,11 +271,13 @@ mod tests {
 
     #[test]
     fn passwords_have_a_minimum_length_in_characters_and_are_never_printed() {
-        assert_eq!(Password::new("short".into()), Err(PasswordError));
+        assert_eq!(Password::new("short".into()), Err(PasswordError::TooShort));
+        assert_eq!(Password::new("x".repeat(MAX_PASSWORD_LEN + 1)), Err(PasswordError::TooLong));
+        assert!(Password::new("x".repeat(MAX_PASSWORD_LEN)).is_ok());
         assert!(Password::new("ü".repeat(MIN_PASSWORD_LEN)).is_ok());
         let p = Password::new("correct horse battery".into()).unwrap();
         assert!(!format!("{p:?}").contains("horse"));
-        assert_eq!(PasswordError.to_string(), "Please choose a password of at least 10 characters.");
+        assert_eq!(PasswordError::TooShort.to_string(), "Please choose a password of at least 10 characters.");
     }
 
     #[test]

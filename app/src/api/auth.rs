@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::ApiError;
-use crate::domain::MIN_PASSWORD_LEN;
+use crate::domain::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::model::CurrentUser;
 
 /// Why an account form was refused, as the form's page shows it next to the field it concerns.
@@ -15,6 +15,7 @@ pub enum FormProblem {
     TooManyAttempts,
     BadEmail,
     ShortPassword,
+    LongPassword,
     EmailTaken,
     SignUpClosed,
     BadInvite,
@@ -30,11 +31,12 @@ pub enum Field {
 }
 
 impl FormProblem {
-    const ALL: [FormProblem; 8] = [
+    const ALL: [FormProblem; 9] = [
         FormProblem::WrongCredentials,
         FormProblem::TooManyAttempts,
         FormProblem::BadEmail,
         FormProblem::ShortPassword,
+        FormProblem::LongPassword,
         FormProblem::EmailTaken,
         FormProblem::SignUpClosed,
         FormProblem::BadInvite,
@@ -47,6 +49,7 @@ impl FormProblem {
             FormProblem::TooManyAttempts => "too-many-attempts",
             FormProblem::BadEmail => "bad-email",
             FormProblem::ShortPassword => "short-password",
+            FormProblem::LongPassword => "long-password",
             FormProblem::EmailTaken => "email-taken",
             FormProblem::SignUpClosed => "sign-up-closed",
             FormProblem::BadInvite => "bad-invite",
@@ -61,7 +64,7 @@ impl FormProblem {
     pub fn field(self) -> Field {
         match self {
             FormProblem::BadEmail | FormProblem::EmailTaken => Field::Email,
-            FormProblem::ShortPassword => Field::Password,
+            FormProblem::ShortPassword | FormProblem::LongPassword => Field::Password,
             _ => Field::Form,
         }
     }
@@ -72,6 +75,7 @@ impl FormProblem {
             FormProblem::TooManyAttempts => TOO_MANY_ATTEMPTS.into(),
             FormProblem::BadEmail => "This is not an email address.".into(),
             FormProblem::ShortPassword => format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
+            FormProblem::LongPassword => format!("The password may have at most {MAX_PASSWORD_LEN} characters."),
             FormProblem::EmailTaken => EMAIL_TAKEN.into(),
             FormProblem::SignUpClosed => SIGN_UP_CLOSED.into(),
             FormProblem::BadInvite => BAD_INVITE.into(),
@@ -152,10 +156,16 @@ pub async fn me() -> Result<Option<CurrentUser>, ApiError> {
 pub async fn sign_up(email: String, password: String, invite: Option<String>) -> Result<(), ApiError> {
     let typed = email.clone();
     let kept_invite = invite.clone().unwrap_or_default();
+    let too_long = password.chars().count() > MAX_PASSWORD_LEN;
     let result = sign_up_inner(email, password, invite).await;
     // Refused values: the email is checked first, so a valid one means the password was refused.
-    let invalid =
-        if crate::domain::Email::parse(&typed).is_err() { FormProblem::BadEmail } else { FormProblem::ShortPassword };
+    let invalid = if crate::domain::Email::parse(&typed).is_err() {
+        FormProblem::BadEmail
+    } else if too_long {
+        FormProblem::LongPassword
+    } else {
+        FormProblem::ShortPassword
+    };
     let problem = result.as_ref().err().map(|e| problem_of(e, invalid));
     back_to_form(
         result,

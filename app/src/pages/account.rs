@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::auth::{Field, FormProblem, SignIn, SignUp};
-use crate::domain::MIN_PASSWORD_LEN;
+use crate::domain::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
 /// The refusal named in the URL, if any, and the email to type again.
 fn from_query() -> (Option<FormProblem>, String) {
@@ -69,7 +69,7 @@ pub fn SignUpPage() -> impl IntoView {
                 </label>
                 {field_error(problem, Field::Email, "email-error")}
                 <label>{format!("Password (at least {MIN_PASSWORD_LEN} characters)")}
-                    <input type="password" name="password" autocomplete="new-password" minlength=MIN_PASSWORD_LEN required
+                    <input type="password" name="password" autocomplete="new-password" minlength=MIN_PASSWORD_LEN maxlength=MAX_PASSWORD_LEN required
                         aria-invalid=described_by(problem, Field::Password, "password-error").map(|_| "true")
                         aria-describedby=described_by(problem, Field::Password, "password-error")/>
                 </label>

@@ -204,3 +204,83 @@ async fn malformed_route_requests_are_refused_in_words_too() {
     assert_eq!(nowhere.status(), 404);
     assert_readable("an unknown function", &nowhere.bytes().await.unwrap());
 }
+
+/// Values an attacker or a broken client sends.
+fn hostile_values() -> Vec<(&'static str, String)> {
+    vec![
+        ("10 kB", "a".repeat(10_000)),
+        ("a NUL", "a\0b".into()),
+        ("control characters", "a\r\nX-Injected: 1\x07".into()),
+        ("an RTL override", "invoice\u{202E}fdp.exe".into()),
+        ("markup", "<img src=x onerror=alert(1)>".into()),
+        ("negative", "-1".into()),
+        ("zero", "0".into()),
+        ("huge", "18446744073709551616".into()),
+        ("a float", "1e309".into()),
+        ("empty", String::new()),
+    ]
+}
+
+/// Every form argument of every server function, one at a time, given each hostile value with the
+/// other arguments valid: never a 500; a refusal is a 4xx in words; a name that is accepted is
+/// stored without control or direction characters and shown escaped.
+#[tokio::test]
+async fn hostile_values_in_every_argument_are_refused_or_stored_harmlessly() {
+    let app = spawn_app().await;
+    let user = app.sign_up("hostile@x.io").await;
+    let admin = app.sign_up_admin("boss@x.io").await;
+    let sum = sha256_b64(b"abc");
+    let calls: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("auth/sign-up", vec![("email", "new@x.io".into()), ("password", PASSWORD.into())]),
+        ("auth/sign-in", vec![("email", "hostile@x.io".into()), ("password", "wrong password".into())]),
+        (
+            "uploads/request",
+            vec![
+                ("file_name", "a.txt".into()),
+                ("size", "3".into()),
+                ("content_type", "text/plain".into()),
+                ("sha256", sum.clone()),
+            ],
+        ),
+        ("uploads/confirm", vec![("id", "x".into())]),
+        ("uploads/cancel", vec![("id", "x".into())]),
+        ("uploads/complete", vec![("id", "x".into())]),
+        ("uploads/failed", vec![("id", "x".into()), ("reason", "x".into())]),
+    ];
+    let mut wrong = vec![];
+    for (endpoint, args) in &calls {
+        for position in 0..args.len() {
+            for (what, value) in hostile_values() {
+                let mut form: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                form[position].1 = &value;
+                let res = app.call(endpoint, &form, Some(&user)).await;
+                let status = res.status().as_u16();
+                let body = res.bytes().await.unwrap();
+                let case = format!("{endpoint} with {what} as {}", args[position].0);
+                if status >= 500 {
+                    wrong.push(format!("{case}: {status} {}", String::from_utf8_lossy(&body)));
+                } else if status >= 400 {
+                    assert_readable(&case, &body);
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "server errors:\n{}", wrong.join("\n"));
+
+    // What was accepted is stored clean: no control or direction characters, no path, bounded.
+    let names: Vec<(String,)> = sqlx::query_as("SELECT file_name FROM uploads").fetch_all(&app.state.db).await.unwrap();
+    assert!(!names.is_empty(), "valid requests with odd names were accepted");
+    for (name,) in &names {
+        assert!(!name.chars().any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)), "{name:?}");
+        assert!(name.len() <= 255 && !name.contains('/'), "{name:?}");
+    }
+    // No account was made from a hostile value (only the two of this test, and sign-up's own).
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&app.state.db).await.unwrap();
+    assert!(accounts <= 3, "{accounts} accounts");
+    // Markup in a name is text on every page that shows it.
+    for (path, cookie) in [("/profile", &user), ("/admin", &admin)] {
+        let html = app.http.get(app.url(path)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{path} shows the name");
+        assert!(!html.contains("<img src=x"), "{path} shows it escaped");
+    }
+}
