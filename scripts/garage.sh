@@ -5,7 +5,8 @@
 # `up` writes .local/garage/dev.env (bucket s3drop) and .local/garage/test.env (bucket s3drop-test).
 source "$(dirname "$0")/lib.sh"
 
-DIR="$LOCAL/garage"
+# GARAGE_DIR and the ports let the fault suite run a second, private node it may stop at will.
+DIR="${GARAGE_DIR:-$LOCAL/garage}"
 CFG="$DIR/garage.toml"
 S3_PORT="${GARAGE_S3_PORT:-3900}"
 RPC_PORT="${GARAGE_RPC_PORT:-3901}"

@@ -36,7 +36,8 @@ pub enum Command {
         #[arg(value_parser = PossibleValuesParser::new(["user", "admin"]).try_map(|r| r.parse::<Role>()))]
         role: Role,
     },
-    /// Settle pending uploads whose signature expired (completed if the object is there, else expired).
+    /// Settle pending uploads whose signature expired (completed if the object is there, else
+    /// expired), clear cancelled uploads' keys, and record objects in the bucket that have no row.
     Reconcile,
 }
 

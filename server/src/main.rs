@@ -108,10 +108,26 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
         }
         Command::Reconcile => {
             let pool = db::connect(&config.database_url).await?;
-            let r = uploads::reconcile(&pool, &config.s3.client(), 10_000).await?;
+            let s3 = config.s3.client();
+            let r = uploads::reconcile(&pool, &s3, 10_000).await?;
             println!(
-                "reconciled: {} completed, {} expired, {} failed, {} errors",
-                r.completed, r.expired, r.failed, r.errors
+                "reconciled: {} completed, {} expired, {} failed, {} errors; {} cancelled keys cleared",
+                r.completed, r.expired, r.failed, r.errors, r.cleared
+            );
+            // The whole bucket, page after page: objects without a row are recorded.
+            let (mut listed, mut recorded, mut unowned, mut errors) = (0, 0, 0, 0);
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = uploads::sweep(&pool, &s3, &uploads::SweepPage::uploads(after.as_deref())).await?;
+                (listed, recorded, unowned, errors) =
+                    (listed + page.listed, recorded + page.recorded, unowned + page.unowned, errors + page.errors);
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            println!(
+                "swept the bucket: {listed} objects, {recorded} without a row recorded, {unowned} not ours, {errors} errors"
             );
         }
     }

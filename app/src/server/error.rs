@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 
-use super::db::DbError;
+use super::db::{DbError, Outage};
 use super::s3::S3Error;
 use super::uploads::VerifyError;
 
@@ -41,10 +41,20 @@ impl From<Failure> for ApiError {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Refused(e) => e,
-            Failure::Db(e) => {
-                tracing::error!(error = %e, "database error");
-                ApiError::Internal
-            }
+            Failure::Db(e) => match e.outage() {
+                Some(Outage::Unreachable) => {
+                    tracing::warn!(error = %e, "the database is not answering");
+                    ApiError::Unavailable("The database is not answering; please try again in a moment.".into())
+                }
+                Some(Outage::Full) => {
+                    tracing::error!(error = %e, "the database is out of disk space");
+                    ApiError::Unavailable("The server has run out of storage space; please try again later.".into())
+                }
+                None => {
+                    tracing::error!(error = %e, "database error");
+                    ApiError::Internal
+                }
+            },
             Failure::S3(e) => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::Unavailable("The storage service did not answer; please try again.".into())

@@ -23,7 +23,41 @@ pub enum DbError {
     Folder { path: String, source: std::io::Error },
 }
 
+/// A database that cannot serve now, as opposed to a query of ours that is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// Not reachable, restarting, or too busy to answer in time.
+    Unreachable,
+    /// Out of disk space (SQLite's file cannot grow).
+    Full,
+}
+
 impl DbError {
+    /// Whether this is the database being away or full (worth a 503 and a retry) rather than a fault.
+    pub fn outage(&self) -> Option<Outage> {
+        let DbError::Sqlx(e) = self else { return None };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Some(Outage::Unreachable)
+            }
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+                // SQLite's primary result code is the low byte of the extended one.
+                let sqlite = code.parse::<u32>().ok().map(|c| c & 0xff);
+                match (code.as_str(), sqlite) {
+                    (_, Some(13)) => Some(Outage::Full),
+                    (_, Some(5 | 6 | 10 | 14)) => Some(Outage::Unreachable), // busy, locked, I/O, cannot open
+                    ("53100", _) => Some(Outage::Full),                      // PostgreSQL: disk full
+                    (c, _) if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                        Some(Outage::Unreachable) // connection lost, shutting down, too many connections
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// The database refused a row whose unique value (id, object key, email) another row has.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
@@ -40,6 +74,9 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
     let pool = AnyPoolOptions::new()
         // SQLite has one writer; a small pool avoids lock contention, PostgreSQL takes more.
         .max_connections(if is_sqlite { 4 } else { 16 })
+        // A request that cannot get a connection in 3 s is answered 503 (the database is away)
+        // instead of waiting on with the user.
+        .acquire_timeout(std::time::Duration::from_secs(3))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if is_sqlite {

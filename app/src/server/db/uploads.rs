@@ -70,8 +70,13 @@ async fn insert(
     .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
     .bind(status.as_str())
     .bind(reason)
-    .fetch_one(pool)
-    .await?)
+    // All rows, not the first: SQLite commits a `RETURNING` statement only when it is stepped to
+    // its end, and a failed commit (a full disk) is reported only then. Taking the first row and
+    // dropping the statement answered success for a row that was never stored.
+    .fetch_all(pool)
+    .await?
+    .pop()
+    .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?)
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<UploadRow>, DbError> {

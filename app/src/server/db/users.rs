@@ -66,9 +66,12 @@ pub async fn create(pool: &Pool, email: &Email, role: Role, password_hash: &str)
     .bind(role.as_str())
     .bind(password_hash)
     .bind(now_millis())
-    .fetch_one(pool)
+    // Stepped to its end, so that a failed commit is an error (see `uploads::insert`).
+    .fetch_all(pool)
     .await
-    .map_err(|e| if is_email_taken(&e) { CreateError::EmailTaken } else { CreateError::Db(e.into()) })
+    .map_err(|e| if is_email_taken(&e) { CreateError::EmailTaken } else { CreateError::Db(e.into()) })?
+    .pop()
+    .ok_or(CreateError::Db(DbError::Sqlx(sqlx::Error::RowNotFound)))
 }
 
 pub async fn by_email(pool: &Pool, email: &Email) -> Result<Option<User>, DbError> {
@@ -87,8 +90,9 @@ pub async fn set_role(pool: &Pool, email: &Email, role: Role) -> Result<Option<U
     Ok(sqlx::query_as(&format!("UPDATE users SET role = $2 WHERE email = $1 RETURNING {COLUMNS}"))
         .bind(email.as_str())
         .bind(role.as_str())
-        .fetch_optional(pool)
-        .await?)
+        .fetch_all(pool)
+        .await?
+        .pop())
 }
 
 pub async fn count_admins(pool: &Pool) -> Result<i64, DbError> {
