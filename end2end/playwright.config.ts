@@ -37,6 +37,8 @@ function server(port: number, env: Record<string, string>) {
       // Each server merges a CORS rule for its own origin into the bucket's rules; Playwright
       // starts the servers one after the other, so neither overwrites the other's.
       S3_APPLY_CORS_ON_START: 'true',
+      // Every test signs up its own accounts, all from 127.0.0.1.
+      SIGNUP_PER_ADDRESS: '100000',
       ...env,
     },
   };

@@ -14,6 +14,12 @@ use crate::pages::admin::AdminPage;
 use crate::pages::home::HomePage;
 use crate::pages::profile::ProfilePage;
 
+/// The one script of pages without an island: shows every `<time datetime>` in the reader's own
+/// time zone and language (the server only knows UTC).
+pub const LOCAL_TIMES: &str =
+    "for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);\
+if(!isNaN(d))t.textContent=d.toLocaleString([],{dateStyle:'medium',timeStyle:'short'})}";
+
 /// The paths whose page holds an island; every other page is sent without a script.
 pub const PAGES_WITH_ISLANDS: [&str; 1] = ["/profile"];
 
@@ -35,9 +41,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </head>
             <body>
                 <App/>
+                <script nonce=nonce()>{LOCAL_TIMES}</script>
             </body>
         </html>
     }
+}
+
+/// This response's script nonce (the page's Content-Security-Policy names it).
+fn nonce() -> Option<String> {
+    leptos::nonce::use_nonce().map(|n| n.to_string())
 }
 
 /// The path of the request being rendered (on the server; `None` in the browser).

@@ -39,6 +39,12 @@ pub fn utc_minutes(ms: i64) -> String {
     format!("{} {:02}:{:02} UTC", utc_day(ms), mins / 60, mins % 60)
 }
 
+/// `2026-11-21T14:03:00Z`: a `<time datetime>` the page shows in the reader's own time zone.
+pub fn iso_minutes(ms: i64) -> String {
+    let mins = ms.rem_euclid(DAY_MS) / 60_000;
+    format!("{}T{:02}:{:02}:00Z", utc_day(ms), mins / 60, mins % 60)
+}
+
 /// `yyyy-mm-dd` (as an `<input type=date>` sends it) to 00:00 UTC that day.
 pub fn parse_day(s: &str) -> Option<i64> {
     let mut it = s.trim().splitn(3, '-').map(|p| p.parse::<i64>().ok());

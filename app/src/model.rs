@@ -393,6 +393,9 @@ pub struct HistoryFilter {
     pub name: Option<String>,
     pub sort: HistorySort,
     pub after: Option<(i64, String)>,
+    /// The keyset cursor going back: the sort value and id of the first row of the page shown.
+    #[serde(default)]
+    pub before: Option<(i64, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -407,6 +410,9 @@ pub struct HistoryPage {
     pub rows: Vec<HistoryRow>,
     /// Present when there may be more rows.
     pub next: Option<(i64, String)>,
+    /// Present when rows come before these (the cursor of this page's first row).
+    #[serde(default)]
+    pub prev: Option<(i64, String)>,
 }
 
 /// Aggregates over everything the filter matches (the cursor aside); loaded beside the page

@@ -13,6 +13,7 @@ use crate::model::CurrentUser;
 pub enum FormProblem {
     WrongCredentials,
     TooManyAttempts,
+    TooManySignUps,
     BadEmail,
     ShortPassword,
     LongPassword,
@@ -31,9 +32,10 @@ pub enum Field {
 }
 
 impl FormProblem {
-    const ALL: [FormProblem; 9] = [
+    const ALL: [FormProblem; 10] = [
         FormProblem::WrongCredentials,
         FormProblem::TooManyAttempts,
+        FormProblem::TooManySignUps,
         FormProblem::BadEmail,
         FormProblem::ShortPassword,
         FormProblem::LongPassword,
@@ -47,6 +49,7 @@ impl FormProblem {
         match self {
             FormProblem::WrongCredentials => "wrong-credentials",
             FormProblem::TooManyAttempts => "too-many-attempts",
+            FormProblem::TooManySignUps => "too-many-sign-ups",
             FormProblem::BadEmail => "bad-email",
             FormProblem::ShortPassword => "short-password",
             FormProblem::LongPassword => "long-password",
@@ -73,6 +76,7 @@ impl FormProblem {
         match self {
             FormProblem::WrongCredentials => ApiError::WrongCredentials.to_string(),
             FormProblem::TooManyAttempts => TOO_MANY_ATTEMPTS.into(),
+            FormProblem::TooManySignUps => TOO_MANY_SIGN_UPS.into(),
             FormProblem::BadEmail => "This is not an email address.".into(),
             FormProblem::ShortPassword => format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
             FormProblem::LongPassword => format!("The password may have at most {MAX_PASSWORD_LEN} characters."),
@@ -85,6 +89,7 @@ impl FormProblem {
 }
 
 const EMAIL_TAKEN: &str = "An account with this email exists already; please sign in.";
+const TOO_MANY_SIGN_UPS: &str = "Too many accounts were made from this address; please wait 15 minutes.";
 const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-ins; please wait 15 minutes and try again.";
 const SIGN_UP_CLOSED: &str = "Sign-up is closed; ask an administrator for an account.";
 const BAD_INVITE: &str = "This invitation link is not valid (any more).";
@@ -128,6 +133,7 @@ pub fn form_urlencoded_component(s: &str) -> String {
 fn problem_of(e: &ApiError, invalid: FormProblem) -> FormProblem {
     match e {
         ApiError::WrongCredentials => FormProblem::WrongCredentials,
+        ApiError::RateLimited(m) if m == TOO_MANY_SIGN_UPS => FormProblem::TooManySignUps,
         ApiError::RateLimited(_) => FormProblem::TooManyAttempts,
         ApiError::Conflict(_) => FormProblem::EmailTaken,
         ApiError::Forbidden(m) if m == BAD_INVITE => FormProblem::BadInvite,
@@ -179,8 +185,8 @@ pub async fn sign_up(email: String, password: String, invite: Option<String>) ->
 async fn sign_up_inner(email: String, password: String, invite: Option<String>) -> Result<(), ApiError> {
     use crate::domain::{Email, Password};
     use crate::model::Role;
-    use crate::server::db::invites;
     use crate::server::db::users::{self, CreateError};
+    use crate::server::db::{attempts, invites};
     use crate::server::{auth, error::Failure};
     ctx::answer(async move {
         let state = ctx::state()?;
@@ -193,7 +199,14 @@ async fn sign_up_inner(email: String, password: String, invite: Option<String>) 
         if users::by_email(&state.db, &email).await?.is_some() {
             return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
         }
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(password.as_str())).await?;
+        // Every sign-up that gets this far costs a password hash: counted per address.
+        let address_key = format!("sign-up:{}", client_address(state.config.trust_forwarded_for));
+        let now = crate::server::db::now_millis();
+        let since = now - auth::ATTEMPT_WINDOW.as_millis() as i64;
+        if !attempts::take(&state.db, &address_key, state.config.signups_per_address, since, now).await? {
+            return Err(ApiError::RateLimited(TOO_MANY_SIGN_UPS.into()));
+        }
+        let hash = auth::hashing(move || auth::hash_password(password.as_str())).await?;
         // The invitation is taken last, in the database: of two sign-ups racing with it (on one
         // server or two) exactly one is the admin, and a sign-up that fails gives it back.
         let as_admin = match &invite {
@@ -275,7 +288,7 @@ async fn sign_in_inner(email: String, password: String) -> Result<(), ApiError> 
             Err(_) => None,
         };
         let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_owned());
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await?;
+        let ok = auth::hashing(move || auth::verify_password(&password, &hash)).await?;
         let Some(user) = user.filter(|_| ok) else {
             attempts::fail(&state.db, &account_key, now).await?;
             attempts::fail(&state.db, &address_key, now).await?;

@@ -34,9 +34,15 @@ pub fn prepend(row: &UploadRow) -> Option<()> {
     badge.set_text_content(Some(status));
     let status_cell = cell(&doc, "", None)?;
     status_cell.append_child(&badge).ok()?;
-    for td in
-        [cell(&doc, &row.file_name, Some("name"))?, cell(&doc, &c.size, None)?, status_cell, cell(&doc, &c.when, None)?]
-    {
+    // The moment in the reader's own time zone, like the rows the page script localised.
+    let time = doc.create_element("time").ok()?;
+    time.set_attribute("datetime", &crate::dates::iso_minutes(c.at)).ok()?;
+    let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at as f64))
+        .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED);
+    time.set_text_content(Some(&String::from(local)));
+    let time_cell = cell(&doc, "", None)?;
+    time_cell.append_child(&time).ok()?;
+    for td in [cell(&doc, &row.file_name, Some("name"))?, cell(&doc, &c.size, None)?, status_cell, time_cell] {
         tr.append_child(&td).ok()?;
     }
     body.insert_before(&tr, body.first_child().as_ref()).ok()?;

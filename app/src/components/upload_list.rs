@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::dates::utc_minutes;
+use crate::dates::{iso_minutes, utc_minutes};
 use crate::model::{human_size, SigningMethod, UploadRow, UploadStatus};
 
 /// The signed-in user's uploads, newest first. Names are text nodes: always escaped. The table is
@@ -10,7 +10,7 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
     let empty = rows.is_empty();
     view! {
         <p class="notice" data-testid="no-uploads" id="no-uploads" hidden=!empty>"No uploads yet."</p>
-        <table class="uploads" data-testid="upload-list" id="history" hidden=empty>
+        <table class="uploads cards" data-testid="upload-list" id="history" hidden=empty>
             <thead><tr><th>"File"</th><th>"Size"</th><th>"Status"</th><th>"Uploaded"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
@@ -24,8 +24,11 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
                         <tr data-status=status data-id=id>
                             <td class="name">{r.file_name}</td>
                             <td>{c.size}</td>
-                            <td><span class=format!("badge {status}") title=r.error.unwrap_or_default()>{status}</span>{resumable}</td>
-                            <td>{c.when}</td>
+                            <td>
+                                <span class=format!("badge {status}")>{status}</span>{resumable}
+                                {r.error.filter(|_| status != "completed").map(|e| view! { <span class="reason">{e}</span> })}
+                            </td>
+                            <td><Moment ms=c.at/></td>
                         </tr>
                     }
                 }).collect_view()}
@@ -34,15 +37,23 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
     }
 }
 
+/// A moment, written in UTC by the server and shown in the reader's time zone by the page's small
+/// script (see `app::LOCAL_TIMES`); without scripts it stays UTC, and says so.
+#[component]
+pub fn Moment(ms: i64) -> impl IntoView {
+    view! { <time datetime=iso_minutes(ms)>{utc_minutes(ms)}</time> }
+}
+
 /// The words of a history row, the same on the server's page and in the row the dropzone adds.
 pub struct Cells {
     pub size: String,
-    pub when: String,
+    /// Unix milliseconds: confirmed, else created.
+    pub at: i64,
 }
 
 pub fn cells(r: &UploadRow) -> Cells {
     Cells {
         size: human_size(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64),
-        when: utc_minutes(r.confirmed_at.unwrap_or(r.created_at)),
+        at: r.confirmed_at.unwrap_or(r.created_at),
     }
 }

@@ -5,7 +5,8 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::admin::{admin_history, admin_summary};
-use crate::dates::{parse_day, utc_day, utc_minutes};
+use crate::components::upload_list::Moment;
+use crate::dates::{parse_day, utc_day};
 use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
 
 const STATUSES: [UploadStatus; 5] = [
@@ -25,18 +26,24 @@ fn filter_from(q: &ParamsMap) -> HistoryFilter {
         to: get("to").and_then(|d| parse_day(&d)).map(|t| t + 86_400_000),
         name: get("name"),
         sort: if get("sort").as_deref() == Some("size") { HistorySort::Size } else { HistorySort::Time },
-        after: get("after").and_then(|a| {
-            let (v, id) = a.split_once('_')?;
-            Some((v.parse().ok()?, id.to_owned()))
-        }),
+        after: get("after").and_then(|a| cursor(&a)),
+        before: get("before").and_then(|b| cursor(&b)),
     }
+}
+
+/// `<sort value>_<id>`, as the page links write it.
+fn cursor(s: &str) -> Option<(i64, String)> {
+    let (v, id) = s.split_once('_')?;
+    Some((v.parse().ok()?, id.to_owned()))
 }
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let query = use_query_map().get_untracked();
     let filter = filter_from(&query);
-    let totals_filter = HistoryFilter { after: None, ..filter.clone() };
+    let totals_filter = HistoryFilter { after: None, before: None, ..filter.clone() };
+    // A range that ends before it starts is a mistake to point out, not an empty result.
+    let backwards_range = matches!((filter.from, filter.to), (Some(f), Some(t)) if f >= t);
     let page_query = query.clone();
     let param = |k: &str| query.get(k).unwrap_or_default();
     view! {
@@ -60,13 +67,23 @@ pub fn AdminPage() -> impl IntoView {
             </label>
             <button type="submit">"Filter"</button>
         </form>
+        {backwards_range.then(|| view! {
+            <p class="error" role="alert" data-testid="admin-error">"The From date is after the To date; please correct the range."</p>
+        })}
         <Suspense fallback=|| view! { <p>"Counting…"</p> }>
-            {Suspend::new(async move { admin_summary(totals_filter).await.ok().map(summary_view) })}
+            {Suspend::new(async move {
+                if backwards_range { return None; }
+                admin_summary(totals_filter).await.ok().map(summary_view)
+            })}
         </Suspense>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {Suspend::new(async move {
+                if backwards_range { return ().into_any(); }
                 match admin_history(filter).await {
                     Err(e) => view! { <p class="error" data-testid="admin-error">{e.to_string()}</p> }.into_any(),
+                    Ok(p) if p.rows.is_empty() => view! {
+                        <p class="notice" role="status" data-testid="no-results">"No uploads match these filters."</p>
+                    }.into_any(),
                     Ok(p) => history(p, page_query).into_any(),
                 }
             })}
@@ -75,7 +92,11 @@ pub fn AdminPage() -> impl IntoView {
 }
 
 fn summary_view(s: HistorySummary) -> impl IntoView {
+    let total: i64 = s.totals.iter().map(|t| t.count).sum();
     view! {
+        <p class="total-count" role="status" data-testid="total-count">
+            {if total == 1 { "1 upload matches.".to_owned() } else { format!("{total} uploads match.") }}
+        </p>
         <section class="totals" data-testid="totals">
             {s.totals.into_iter().map(|t| view! {
                 <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
@@ -145,15 +166,19 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
 }
 
 fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
-    let next = p.next.map(|(v, id)| {
+    let link = |name: &str, (v, id): (i64, String)| {
         let mut params: Vec<String> = ["user", "name", "status", "from", "to", "sort"]
             .iter()
             .filter_map(|k| query.get(k).map(|v| format!("{k}={}", encode(&v))))
             .collect();
-        params.push(format!("after={v}_{id}"));
+        params.push(format!("{name}={v}_{id}"));
         format!("/admin?{}", params.join("&"))
-    });
+    };
+    let next = p.next.map(|c| link("after", c));
+    let prev = p.prev.map(|c| link("before", c));
     view! {
+        // Wide by nature: it scrolls inside its own box on a narrow screen, never the page.
+        <div class="scroll-x" tabindex="0" role="region" aria-label="Upload history">
         <table class="uploads" data-testid="history">
             <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th>"SHA-256"</th><th>"Download"</th></tr></thead>
             <tbody>
@@ -170,9 +195,13 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
                             <td class="name">{u.file_name}</td>
                             <td>{human_size(u.confirmed_size.unwrap_or(u.declared_size).max(0) as u64)}</td>
                             <td>{u.content_type}</td>
-                            <td><span class=format!("badge {status}") title=u.error.unwrap_or_default()>{status}</span></td>
-                            <td>{utc_minutes(u.created_at)}</td>
-                            <td>{u.confirmed_at.map(utc_minutes).unwrap_or_default()}</td>
+                            <td>
+                                <span class=format!("badge {status}")>{status}</span>
+                                {u.found_at.map(|_| view! { <span class="reason">" found in the bucket by the sweep"</span> })}
+                                {u.error.filter(|_| status != "completed").map(|e| view! { <span class="reason" data-testid="reason">{e}</span> })}
+                            </td>
+                            <td><Moment ms=u.created_at/></td>
+                            <td>{u.confirmed_at.map(|ms| view! { <Moment ms=ms/> })}</td>
                             // S3's checksum of the stored bytes: the file's own, or for a multipart
                             // upload the composite `<digest of part digests>-<parts>`.
                             <td class="checksum" data-testid="checksum">{u.checksum_sha256.filter(|_| status == "completed")}</td>
@@ -182,7 +211,11 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-        {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">"Next page"</a> })}
+        </div>
+        <nav class="pages" aria-label="Pages">
+            {prev.map(|href| view! { <a href=href rel="prev" data-testid="prev-page">"Previous page"</a> })}
+            {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">"Next page"</a> })}
+        </nav>
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Config {
     pub single_method: SingleMethod,
     /// Parts of one multipart upload the browser sends at once.
     pub part_concurrency: u32,
+    /// Sign-up attempts allowed per address in 15 minutes: each costs a password hash.
+    pub signups_per_address: usize,
     /// Apply the browser-upload CORS rule to the bucket at start-up (set by the local S3 script).
     pub apply_cors_on_start: bool,
     /// Anyone may create an account; when false only the admin invite link and the CLI can.
@@ -200,6 +202,13 @@ impl Config {
         };
         let part_concurrency =
             ranged("UPLOAD_PART_CONCURRENCY", 4, number, 1..=16, "a number of parts between 1 and 16")? as u32;
+        let signups_per_address = ranged(
+            "SIGNUP_PER_ADDRESS",
+            10,
+            number,
+            1..=1_000_000,
+            "a number of sign-ups per address per 15 minutes, at least 1",
+        )? as usize;
         let allowed_types = match get("UPLOAD_ALLOWED_TYPES") {
             None => vec!["*".into()],
             Some(v) => {
@@ -238,6 +247,7 @@ impl Config {
             part_url_expiry,
             single_method,
             part_concurrency,
+            signups_per_address,
             apply_cors_on_start: bool_var("S3_APPLY_CORS_ON_START", false)?,
             signup_enabled: bool_var("SIGNUP_ENABLED", true)?,
             trust_forwarded_for: bool_var("TRUST_FORWARDED_FOR", false)?,

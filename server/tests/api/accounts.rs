@@ -424,3 +424,30 @@ fn create_user_reads_the_password_from_stdin_and_set_role_promotes() {
         assert!(users::by_email(&pool, &email("b@x.io")).await.unwrap().is_none());
     });
 }
+
+#[tokio::test]
+async fn sign_ups_from_one_address_are_limited_and_hashing_is_bounded() {
+    let app = spawn_app_with(Engine::Sqlite, &[("SIGNUP_PER_ADDRESS", "3")]).await;
+    // Five at once: three accounts are made, two refused before any hashing, in words.
+    let forms: Vec<[(&str, String); 2]> =
+        (0..5).map(|i| [("email", format!("s{i}@x.io")), ("password", PASSWORD.to_owned())]).collect();
+    let app = &app;
+    let answers = futures::future::join_all(forms.iter().map(|f| {
+        let form: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        async move {
+            let res = app.call("auth/sign-up", &form, None).await;
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.ok())
+        }
+    }))
+    .await;
+    let made = answers.iter().filter(|(s, _)| *s < 400).count();
+    let limited: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!((made, limited.len()), (3, 2), "{answers:?}");
+    assert!(limited.iter().all(|(_, b)| b.as_ref().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("Too many accounts were made from this address")));
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(users, 3);
+}

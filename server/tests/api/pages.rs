@@ -149,3 +149,54 @@ async fn the_admin_history_is_server_rendered_html_with_an_svg_chart() {
     // Filters the page does not know are ignored, not a 500.
     page(&app, "/admin?status=nonsense&sort=sideways&after=x_y&from=2026-13-45", Some(&admin)).await;
 }
+
+#[tokio::test]
+async fn the_admin_history_pages_back_and_forth_filters_by_part_of_an_email_and_refuses_a_backwards_range() {
+    let app = spawn_app().await;
+    let admin = app.sign_up_admin("boss@x.io").await;
+    let user = app.sign_up("Paging.Person@example.org").await;
+    let sum = sha256_b64(b"x");
+    let total = app::api::admin::PAGE_SIZE as usize + 7;
+    for i in 0..total {
+        let name = format!("p{i:03}.txt");
+        let res = app
+            .call(
+                "uploads/request",
+                &[("file_name", &name), ("size", "1"), ("content_type", "text/plain"), ("sha256", &sum)],
+                Some(&user),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let names = |html: &str| -> Vec<String> {
+        html.split(r#"<td class="name">"#).skip(1).map(|s| s.split('<').next().unwrap().to_owned()).collect()
+    };
+    let href = |html: &str, id: &str| -> Option<String> {
+        let at = html.find(&format!(r#"data-testid="{id}""#))?;
+        let start = html[..at].rfind("href=\"")? + 6;
+        Some(html[start..].split('"').next().unwrap().replace("&amp;", "&"))
+    };
+    // Part of the address, in any case, finds the user's uploads; the count is the total.
+    let first = page(&app, "/admin?user=PAGING.person", Some(&admin)).await;
+    assert!(first.contains(&format!("{total} uploads match.")), "{first}");
+    assert_eq!(names(&first).len(), app::api::admin::PAGE_SIZE as usize);
+    assert!(href(&first, "prev-page").is_none(), "no page before the first");
+    let second_url = href(&first, "next-page").expect("a next page");
+    assert!(second_url.contains("user=PAGING.person"), "{second_url}");
+    let second = page(&app, &second_url, Some(&admin)).await;
+    assert_eq!(names(&second).len(), 7);
+    assert!(href(&second, "next-page").is_none());
+    // Back from the second page is the first page again, row for row.
+    let back = page(&app, &href(&second, "prev-page").expect("a previous page"), Some(&admin)).await;
+    assert_eq!(names(&back), names(&first));
+    assert!(href(&back, "prev-page").is_none(), "the first page has nothing before it");
+    assert!(href(&back, "next-page").is_some());
+
+    let none = page(&app, "/admin?user=nobody-like-this", Some(&admin)).await;
+    assert!(none.contains("No uploads match these filters."), "{none}");
+    let backwards = page(&app, "/admin?from=2026-05-02&to=2026-05-01", Some(&admin)).await;
+    assert!(backwards.contains("The From date is after the To date"), "{backwards}");
+    assert!(!backwards.contains(r#"data-testid="history""#));
+    // Times travel as UTC in `<time datetime>` for the page to show in the reader's zone.
+    assert!(first.contains("<time datetime=\""), "{first}");
+}

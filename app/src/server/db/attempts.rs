@@ -26,3 +26,20 @@ pub async fn clear(pool: &Pool, key: &str) -> Result<(), DbError> {
 pub async fn prune(pool: &Pool, before: i64) -> Result<u64, DbError> {
     Ok(sqlx::query("DELETE FROM sign_in_failures WHERE at <= $1").bind(before).execute(pool).await?.rows_affected())
 }
+
+/// Records an attempt for `key` if it has had fewer than `max` since `since`: true when recorded
+/// (the attempt may go on). One statement, so racing requests on SQLite cannot both take the last
+/// place; on PostgreSQL a burst may overshoot by the requests that race, which bounds it all the same.
+pub async fn take(pool: &Pool, key: &str, max: usize, since: i64, now: i64) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO sign_in_failures (key, at) SELECT $1, $2 \
+         WHERE (SELECT COUNT(*) FROM sign_in_failures WHERE key = $1 AND at > $3) < $4",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(since)
+    .bind(max as i64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -40,11 +40,17 @@ impl Where {
     }
 }
 
+/// A LIKE pattern (with `ESCAPE '\\'`) matching text that contains `s` literally.
+fn contains_pattern(s: &str) -> String {
+    format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
 fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
     let mut w = Where::new();
+    // Part of the address is enough ("ada", "@example.com"); stored addresses are lower case.
     if let Some(email) = f.user_email.as_deref().map(Email::canonical).filter(|e| !e.is_empty()) {
-        let p = w.text(email);
-        w.sql.push(format!("u.email = {p}"));
+        let p = w.text(contains_pattern(&email));
+        w.sql.push(format!("u.email LIKE {p} ESCAPE '\\'"));
     }
     if let Some(status) = f.status {
         let p = w.text(status.as_str().to_owned());
@@ -59,11 +65,14 @@ fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
         w.sql.push(format!("up.created_at < {p}"));
     }
     if let Some(name) = f.name.as_ref().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        let escaped = name.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let p = w.text(format!("%{escaped}%"));
+        let p = w.text(contains_pattern(&name.to_lowercase()));
         w.sql.push(format!("LOWER(up.file_name) LIKE {p} ESCAPE '\\'"));
     }
-    if let (true, Some((value, id))) = (with_cursor, &f.after) {
+    if let (true, Some((value, id))) = (with_cursor, &f.before) {
+        let col = sort_column(f.sort);
+        let (a, b, c) = (w.int(*value), w.int(*value), w.text(id.clone()));
+        w.sql.push(format!("({col} > {a} OR ({col} = {b} AND up.id > {c}))"));
+    } else if let (true, Some((value, id))) = (with_cursor, &f.after) {
         let col = sort_column(f.sort);
         let (a, b, c) = (w.int(*value), w.int(*value), w.text(id.clone()));
         w.sql.push(format!("({col} < {a} OR ({col} = {b} AND up.id < {c}))"));
@@ -80,6 +89,9 @@ fn sort_column(s: HistorySort) -> &'static str {
 
 pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryPage, DbError> {
     let col = sort_column(f.sort);
+    let backwards = f.before.is_some();
+    // Going back reads the rows just above the cursor in the other order, then turns them round.
+    let order = if backwards { "ASC" } else { "DESC" };
     let mut w = filters(f, true);
     let lim = w.int(limit + 1);
     let sql = format!(
@@ -87,24 +99,29 @@ pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryP
          up.declared_size, up.confirmed_size, up.etag, up.checksum_sha256, up.status, up.method, up.error, \
          up.multipart_upload_id, up.part_size, up.part_count, up.fingerprint, up.found_at, \
          up.created_at, up.expires_at, up.confirmed_at \
-         FROM uploads up JOIN users u ON u.id = up.owner_id {} ORDER BY {col} DESC, up.id DESC LIMIT {lim}",
+         FROM uploads up JOIN users u ON u.id = up.owner_id {} ORDER BY {col} {order}, up.id {order} LIMIT {lim}",
         w.clause()
     );
     let mut rows: Vec<HistoryRow> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| {
-            let v = match f.sort {
-                HistorySort::Time => r.upload.created_at,
-                HistorySort::Size => r.upload.declared_size,
-            };
-            (v, r.upload.id.clone())
-        })
-    } else {
-        None
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if backwards {
+        rows.reverse();
+    }
+    let cursor = |r: &HistoryRow| {
+        let v = match f.sort {
+            HistorySort::Time => r.upload.created_at,
+            HistorySort::Size => r.upload.declared_size,
+        };
+        (v, r.upload.id.clone())
     };
-
-    Ok(HistoryPage { rows, next })
+    // Forwards, there is a page before whenever we came by a cursor; backwards, when rows remain.
+    let (next, prev) = if backwards {
+        (rows.last().map(cursor), rows.first().filter(|_| more).map(cursor))
+    } else {
+        (rows.last().filter(|_| more).map(cursor), rows.first().filter(|_| f.after.is_some()).map(cursor))
+    };
+    Ok(HistoryPage { rows, next, prev })
 }
 
 /// The users table is joined only when the filter names a user: aggregates stay on one table.

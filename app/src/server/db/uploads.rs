@@ -49,7 +49,7 @@ async fn insert(
     status: UploadStatus,
     reason: Option<&str>,
 ) -> Result<UploadRow, DbError> {
-    Ok(sqlx::query_as(&format!(
+    sqlx::query_as(&format!(
         "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, \
          method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint, status, error) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {COLUMNS}"
@@ -76,7 +76,7 @@ async fn insert(
     .fetch_all(pool)
     .await?
     .pop()
-    .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?)
+    .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<UploadRow>, DbError> {
