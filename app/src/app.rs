@@ -14,8 +14,8 @@ use crate::pages::admin::AdminPage;
 use crate::pages::home::HomePage;
 use crate::pages::profile::ProfilePage;
 
-/// The one script of pages without an island: shows every `<time datetime>` in the reader's own
-/// time zone and language (the server only knows UTC).
+/// The one script every page has (beside the island's, on the profile): shows each
+/// `<time datetime>` in the reader's own time zone and language; the server only knows UTC.
 pub const LOCAL_TIMES: &str =
     "for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);\
 if(!isNaN(d))t.textContent=d.toLocaleString([],{dateStyle:'medium',timeStyle:'short'})}";

@@ -111,8 +111,11 @@ pub fn spawn_reconciler(state: AppState) {
             let page = app::server::uploads::SweepPage::uploads(sweep_from.as_deref());
             match app::server::uploads::sweep(&state.db, &state.s3, &page).await {
                 Ok((r, next)) => {
-                    if r.recorded > 0 || r.unowned > 0 || r.errors > 0 {
+                    // Objects of other apps sharing the bucket are not news every minute.
+                    if r.recorded > 0 || r.errors > 0 {
                         tracing::info!(?r, "bucket sweep");
+                    } else if r.unowned > 0 {
+                        tracing::debug!(?r, "bucket sweep: objects that are not this app's");
                     }
                     sweep_from = next;
                 }

@@ -37,8 +37,11 @@ pub fn prepend(row: &UploadRow) -> Option<()> {
     // The moment in the reader's own time zone, like the rows the page script localised.
     let time = doc.create_element("time").ok()?;
     time.set_attribute("datetime", &crate::dates::iso_minutes(c.at)).ok()?;
-    let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at as f64))
-        .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED);
+    // The same words as the page script's (`app::LOCAL_TIMES`).
+    let style = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&style, &"dateStyle".into(), &"medium".into());
+    let _ = js_sys::Reflect::set(&style, &"timeStyle".into(), &"short".into());
+    let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at as f64)).to_locale_string("default", &style);
     time.set_text_content(Some(&String::from(local)));
     let time_cell = cell(&doc, "", None)?;
     time_cell.append_child(&time).ok()?;

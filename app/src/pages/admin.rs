@@ -100,10 +100,19 @@ fn summary_view(s: HistorySummary) -> impl IntoView {
         <section class="totals" data-testid="totals">
             {s.totals.into_iter().map(|t| view! {
                 <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
-                    {format!(" {} uploads, {}", t.count, human_size(t.bytes.max(0) as u64))}</div>
+                    {format!(" {}, {}", uploads_word(t.count), human_size(t.bytes.max(0) as u64))}</div>
             }).collect_view()}
         </section>
         {chart(&s.per_day, s.today)}
+    }
+}
+
+/// "1 upload", "2 uploads".
+fn uploads_word(n: i64) -> String {
+    if n == 1 {
+        "1 upload".to_owned()
+    } else {
+        format!("{n} uploads")
     }
 }
 
@@ -128,14 +137,15 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
     let label_days = [0usize, 10, 20, 29];
     let short = |day: i64| utc_day(day)[5..].to_owned();
     let summary = format!(
-        "{total} uploads from {} to {}; the busiest day had {max}.",
+        "{} from {} to {}; the busiest day had {max}.",
+        uploads_word(total),
         utc_day(days[0].0),
         utc_day(days[CHART_DAYS as usize - 1].0)
     );
     view! {
         <figure class="chart" data-testid="chart">
             <figcaption id="chart-title">"Uploads per day, last 30 days (UTC)"</figcaption>
-            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">
+            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-labelledby="chart-title chart-desc">
                 <desc id="chart-desc">{summary}</desc>
                 <line x1=left y1=top x2=left y2=h - bottom class="axis"/>
                 <line x1=left y1=h - bottom x2=w y2=h - bottom class="axis"/>
