@@ -431,6 +431,8 @@ pub struct HistorySummary {
 pub struct Health {
     pub database: Result<(), String>,
     pub bucket: Result<(), String>,
+    /// Whether browsers on the app's own origin may send files to the bucket (a CORS preflight).
+    pub cors: Result<(), String>,
 }
 
 impl Health {

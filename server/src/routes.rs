@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// 200 when the database answers and the bucket is reachable with our credentials, else 503.
+/// A bucket that browsers on our origin may not send to is `degraded` (200: the server itself is
+/// fine and should stay in service, but uploads from the page will fail until CORS is applied).
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let h = app::server::health::check(&state).await;
     let outcome = |r: &Result<(), String>| match r {
@@ -32,10 +34,16 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Err(e) => e.clone(),
     };
     let code = if h.ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = match (h.ok(), h.cors.is_ok()) {
+        (false, _) => "unavailable",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if h.ok() { "ok" } else { "unavailable" },
+        "status": status,
         "database": outcome(&h.database),
         "bucket": outcome(&h.bucket),
+        "cors": outcome(&h.cors),
     });
     (code, Json(body))
 }

@@ -62,6 +62,7 @@ fn health_view(h: Health) -> impl IntoView {
         <ul class="health" role="status">
             {line("Database", h.database)}
             {line("Bucket", h.bucket)}
+            {line("Uploads from this site", h.cors)}
         </ul>
     }
 }

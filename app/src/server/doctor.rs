@@ -96,6 +96,17 @@ pub async fn run(config: &Config) -> Vec<Check> {
         },
     ));
 
+    // What a browser is actually told, whatever the rules say.
+    let origin = super::health::origin_of(&config.public_url);
+    checks.push(check(
+        "cors preflight",
+        match s3.preflight(&origin).await {
+            Ok(Ok(())) => Ok(format!("a browser on {origin} may POST and PUT to the bucket")),
+            Ok(Err(e)) => Err(format!("{e}: run `server bucket apply-cors`")),
+            Err(e) => Err(format!("no answer to a preflight: {e}")),
+        },
+    ));
+
     checks.push(check(
         "clock",
         clock_skew_secs(&s3).await.and_then(|skew| {

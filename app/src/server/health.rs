@@ -4,9 +4,23 @@ use super::s3_errors::S3ErrorKind;
 use super::AppState;
 use crate::model::Health;
 
+/// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.
+pub fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest))
+}
+
 pub async fn check(state: &AppState) -> Health {
-    let (database, bucket) = tokio::join!(super::db::ping(&state.db), state.s3.head_bucket());
+    let origin = origin_of(&state.config.public_url);
+    let (database, bucket, cors) =
+        tokio::join!(super::db::ping(&state.db), state.s3.head_bucket(), state.s3.preflight(&origin));
     Health {
+        cors: cors
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "health: no answer to a CORS preflight");
+                Err("the bucket did not answer a CORS preflight".to_owned())
+            })
+            .map_err(|e| format!("{e}: run `server bucket apply-cors`")),
         database: database.map_err(|e| {
             tracing::warn!(error = %e, "health: database unreachable");
             "unreachable".to_owned()

@@ -79,6 +79,28 @@ async fn apply_cors_lets_the_apps_origin_preflight_and_no_other_and_doctor_passe
 }
 
 #[tokio::test]
+async fn two_deployments_sharing_the_bucket_both_keep_their_cors_and_health_says_so() {
+    let _rules = bucket_rules_lock().await;
+    let (a, b) = ("http://deploy-a.example", "http://deploy-b.example:8080");
+    for origin in [a, b] {
+        let out = server(&["bucket", "apply-cors"], &[("APP_PUBLIC_URL", origin)]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // B's rule did not replace A's: a browser on either may send.
+    let c = s3_client();
+    for origin in [a, b, ORIGIN] {
+        assert_eq!(preflight(&c, origin).await.status(), 200, "{origin}");
+        assert_eq!(c.preflight(origin).await.unwrap(), Ok(()), "{origin}");
+    }
+    // An app serving on A reports its uploads possible; the doctor checks by preflight too.
+    let app = spawn_app_with(Engine::Sqlite, &[("APP_PUBLIC_URL", a)]).await;
+    let body: serde_json::Value = app.http.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok", "bucket": "ok", "cors": "ok"}));
+    let out = server(&["doctor"], &[("APP_PUBLIC_URL", b)]);
+    assert!(stdout(&out).lines().any(|l| l.starts_with("ok") && l.contains("cors preflight")), "{}", stdout(&out));
+}
+
+#[tokio::test]
 async fn apply_lifecycle_is_readable_back_from_the_bucket() {
     let _rules = bucket_rules_lock().await;
     let out = server(&["bucket", "apply-lifecycle"], &[]);

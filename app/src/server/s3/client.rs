@@ -282,6 +282,32 @@ impl S3Client {
         self.send_object(Method::DELETE, key, vec![], vec![]).await.map(|_| ())
     }
 
+    /// What a browser on `origin` is told when it asks (a CORS preflight) to send the dropzone's
+    /// requests to the bucket: `Ok(())` when both a POST and a PUT with a content type may go,
+    /// else the method that may not. Unsigned, as a browser's preflight is.
+    pub async fn preflight(&self, origin: &str) -> Result<Result<(), String>, S3Error> {
+        let url = self.bucket.endpoint.bucket(&self.bucket.name).url();
+        for method in ["POST", "PUT"] {
+            let res = self
+                .http
+                .request(Method::OPTIONS, url.as_str())
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "content-type")
+                .send()
+                .await?;
+            let allowed = res
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|o| o == origin || o == "*");
+            if !(res.status().is_success() && allowed) {
+                return Ok(Err(format!("the bucket does not let {origin} {method} files (CORS)")));
+            }
+        }
+        Ok(Ok(()))
+    }
+
     /// One page (at most `max_keys`) of the objects under `prefix`, from `after` (the previous
     /// page's continuation token).
     pub async fn list_objects(&self, prefix: &str, after: Option<&str>, max_keys: u32) -> Result<ObjectPage, S3Error> {
