@@ -24,6 +24,15 @@ struct Board {
     rows: StoredValue<Vec<(FileId, RwSignal<FileView>)>>,
     totals: RwSignal<Totals>,
     clock_off_minutes: RwSignal<Option<i64>>,
+    /// What screen readers hear: each file's moves that matter, once.
+    said: RwSignal<String>,
+    /// Files are being dragged over the page: the whole page takes them.
+    page_drag: RwSignal<bool>,
+}
+
+/// The phases worth telling a screen reader about, as they are reached.
+fn announced(phase: Phase) -> bool {
+    matches!(phase, Phase::Uploading | Phase::Paused | Phase::Done | Phase::Failed | Phase::Cancelled | Phase::Refused)
 }
 
 impl Board {
@@ -35,14 +44,21 @@ impl Board {
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn show(&self, owner: &Owner, views: Vec<FileView>, totals: Totals) {
         let ids: Vec<FileId> = views.iter().map(|v| v.id).collect();
+        let mut said = vec![];
         for view in views {
             match self.row(view.id) {
                 Some(signal) => {
+                    if signal.with_untracked(|old| old.phase != view.phase) && announced(view.phase) {
+                        said.push(format!("{}: {}.", view.name, view.phase.word()));
+                    }
                     if signal.with_untracked(|old| *old != view) {
                         signal.set(view);
                     }
                 }
                 None => {
+                    if announced(view.phase) {
+                        said.push(format!("{}: {}.", view.name, view.phase.word()));
+                    }
                     let id = view.id;
                     let signal = owner.with(|| RwSignal::new(view));
                     self.rows.update_value(|rows| rows.push((id, signal)));
@@ -56,7 +72,32 @@ impl Board {
         if self.totals.get_untracked() != totals {
             self.totals.set(totals);
         }
+        if !said.is_empty() {
+            self.said.set(said.join(" "));
+        }
     }
+}
+
+/// Once the page has shown the queue's new state: focus `target` if it is shown, else (a row
+/// removed) the file picker.
+fn focus_soon(target: Option<NodeRef<leptos::html::Button>>) {
+    #[cfg(feature = "hydrate")]
+    crate::components::browser::after(0, move || {
+        let shown = target.and_then(|t| t.get_untracked()).filter(|b| !b.hidden());
+        match shown {
+            Some(button) => {
+                let _ = button.focus();
+            }
+            None => {
+                if let Some(input) = document().get_element_by_id("file-input") {
+                    use wasm_bindgen::JsCast;
+                    let _ = input.unchecked_into::<web_sys::HtmlElement>().focus();
+                }
+            }
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = target;
 }
 
 /// Sends an event to the queue (in the browser; on the server nothing happens).
@@ -104,12 +145,19 @@ pub fn Dropzone() -> impl IntoView {
         rows: StoredValue::new(vec![]),
         totals: RwSignal::new(Totals::default()),
         clock_off_minutes: RwSignal::new(None),
+        said: RwSignal::new(String::new()),
+        page_drag: RwSignal::new(false),
     };
     let hover = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     runtime::start(limits.clone(), board);
+    // Picks folders (a non-standard attribute the view cannot name; the picker is the browser's).
+    let folder_input = NodeRef::<leptos::html::Input>::new();
     // A mark for tests and styles: the dropzone answers to events from now on.
-    Effect::new(|_| {
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
@@ -123,14 +171,9 @@ pub fn Dropzone() -> impl IntoView {
             format!("{} of {} files uploaded.", t.done_files, t.counted_files)
         }
     };
-    let on_drop = move |ev: leptos::ev::DragEvent| {
-        ev.prevent_default();
-        hover.set(false);
-        #[cfg(feature = "hydrate")]
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            runtime::add_files(files);
-        }
-    };
+    // A drop anywhere on the page reaches the window's listener (see `runtime::start`), which
+    // walks folders too; here only the highlight.
+    let on_drop = move |_: leptos::ev::DragEvent| hover.set(false);
     let on_pick = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
@@ -166,9 +209,14 @@ pub fn Dropzone() -> impl IntoView {
         >
             <input type="file" multiple id="file-input" class="visually-hidden" on:change=on_pick/>
             <label for="file-input" class="drop-target">
-                <strong>"Drop files here"</strong>" or "<span class="pick">"choose files"</span>
+                <strong>"Drop files or folders here"</strong>", paste, or "<span class="pick">"choose files"</span>
                 <span class="hint">{format!("Files {}.", limits.describe())}</span>
             </label>
+            <input type="file" multiple id="folder-input" class="visually-hidden" node_ref=folder_input on:change=on_pick/>
+            <label for="folder-input" class="pick-folder">"Choose a folder"</label>
+        </div>
+        <div class="drop-overlay" aria-hidden="true" hidden=move || !board.page_drag.get()>
+            <p>"Drop to upload"</p>
         </div>
         // Shown and hidden rather than mounted and unmounted: attributes cost the page's WASM far
         // less than conditional views, and a button keeps its place (and the focus near it).
@@ -189,6 +237,7 @@ pub fn Dropzone() -> impl IntoView {
             ))}
         </p>
         <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
+        <p class="visually-hidden" aria-live="polite" data-testid="file-announce">{move || board.said.get()}</p>
         <ul class="queue" data-testid="queue">
             <For each=move || board.ids.get() key=|id| *id let:id>
                 {board.row(id).map(|row| view! { <QueueRow row=row/> })}
@@ -208,9 +257,24 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             _ => String::new(),
         })
     };
-    let button = move |label: &'static str, shown: fn(&FileView) -> bool, event: fn(FileId) -> Event| {
+    // Pause/Resume and Cancel/Retry replace each other: the focus moves to the one that appears,
+    // so a keyboard user is never dropped to the top of the page.
+    let refs: [NodeRef<leptos::html::Button>; 5] = std::array::from_fn(|_| NodeRef::new());
+    let button = move |label: &'static str, shown: fn(&FileView) -> bool, event: fn(FileId) -> Event, me: usize| {
+        let partner = match me {
+            0 => Some(1),
+            1 => Some(0),
+            2 => Some(3),
+            3 => Some(2),
+            _ => None,
+        };
         view! {
-            <button type="button" class="small" hidden=move || !row.with(shown) on:click=move |_| send_event(event(id))>{label}</button>
+            <button type="button" class="small" node_ref=refs[me] hidden=move || !row.with(shown)
+                on:click=move |_| {
+                    send_event(event(id));
+                    focus_soon(partner.map(|p| refs[p]));
+                }
+            >{label}</button>
         }
     };
     view! {
@@ -227,11 +291,11 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             <span class="phase" data-testid="phase">{move || phase().word()}</span>
             <span class="percent">{percent}</span>
             <span class="actions">
-                {button("Pause", |v| v.can_pause, |file| Event::Pause { file })}
-                {button("Resume", |v| v.can_resume, |file| Event::Resume { file })}
-                {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file })}
-                {button("Retry", |v| v.can_retry, |file| Event::Retry { file })}
-                {button("Remove", |v| v.can_remove, |file| Event::Remove { file })}
+                {button("Pause", |v| v.can_pause, |file| Event::Pause { file }, 0)}
+                {button("Resume", |v| v.can_resume, |file| Event::Resume { file }, 1)}
+                {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file }, 2)}
+                {button("Retry", |v| v.can_retry, |file| Event::Retry { file }, 3)}
+                {button("Remove", |v| v.can_remove, |file| Event::Remove { file }, 4)}
             </span>
             <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
@@ -246,6 +310,8 @@ mod runtime {
 
     use leptos::prelude::*;
     use leptos::task::spawn_local;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
     use web_sys::{File, FileList, XmlHttpRequest};
 
     use super::Board;
@@ -296,7 +362,8 @@ mod runtime {
     }
 
     pub enum Input {
-        Add(File),
+        /// A file, with the name to show (its path in a dropped or chosen folder).
+        Add(File, Option<String>),
         Event(Event),
     }
 
@@ -321,6 +388,35 @@ mod runtime {
     }
 
     pub fn start(limits: Limits, board: Board) {
+        // The whole page takes dropped files (and folders) and pasted ones.
+        let has_files = |ev: &web_sys::DragEvent| {
+            ev.data_transfer().is_some_and(|dt| dt.types().iter().any(|t| t.as_string().as_deref() == Some("Files")))
+        };
+        let dragover = window_event_listener(leptos::ev::dragover, move |ev| {
+            if has_files(&ev) {
+                ev.prevent_default();
+                board.page_drag.set(true);
+            }
+        });
+        let dragleave = window_event_listener(leptos::ev::dragleave, move |ev| {
+            // Leaving the window itself: no element to enter next.
+            if ev.related_target().is_none() {
+                board.page_drag.set(false);
+            }
+        });
+        let drop = window_event_listener(leptos::ev::drop, move |ev| {
+            ev.prevent_default();
+            board.page_drag.set(false);
+            if let Some(dt) = ev.data_transfer() {
+                add_dropped(dt);
+            }
+        });
+        let paste = window_event_listener(leptos::ev::paste, move |ev| {
+            if let Some(files) = ev.clipboard_data().and_then(|d| d.files()).filter(|f| f.length() > 0) {
+                ev.prevent_default();
+                add_files(files);
+            }
+        });
         let owner = Owner::current().unwrap_or_default();
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
@@ -351,6 +447,10 @@ mod runtime {
             offline.remove();
             online.remove();
             leaving.remove();
+            dragover.remove();
+            dragleave.remove();
+            drop.remove();
+            paste.remove();
             // Navigating away: stop every transfer; late answers find no runtime and are dropped.
             if let Some(rt) = RUNTIME.with(|r| r.borrow_mut().take()) {
                 for xhr in rt.requests.values().flatten() {
@@ -363,9 +463,63 @@ mod runtime {
     pub fn add_files(list: FileList) {
         for i in 0..list.length() {
             if let Some(file) = list.get(i) {
-                dispatch(Input::Add(file));
+                // A file of a chosen folder knows its path in it.
+                let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+                    .ok()
+                    .and_then(|p| p.as_string())
+                    .filter(|p| !p.is_empty());
+                dispatch(Input::Add(file, path));
             }
         }
+    }
+
+    /// What was dropped: files as they are, folders walked (every file inside, with its path).
+    /// The items must be read now, during the event; the folders' entries may be read later.
+    fn add_dropped(dt: web_sys::DataTransfer) {
+        let items = dt.items();
+        let mut files = vec![];
+        for i in 0..items.length() {
+            let Some(item) = items.get(i).filter(|it| it.kind() == "file") else { continue };
+            match item.webkit_get_as_entry() {
+                Ok(Some(entry)) if entry.is_directory() => walk(entry.unchecked_into()),
+                _ => files.extend(item.get_as_file().ok().flatten()),
+            }
+        }
+        if files.is_empty() && items.length() == 0 {
+            if let Some(list) = dt.files() {
+                return add_files(list);
+            }
+        }
+        for file in files {
+            dispatch(Input::Add(file, None));
+        }
+    }
+
+    /// Every file in a dropped folder, through the browser's entries API, batch by batch.
+    fn walk(dir: web_sys::FileSystemDirectoryEntry) {
+        read_entries(dir.create_reader());
+    }
+
+    fn read_entries(reader: web_sys::FileSystemDirectoryReader) {
+        let again = reader.clone();
+        let on_batch = Closure::once_into_js(move |entries: js_sys::Array| {
+            if entries.length() == 0 {
+                return;
+            }
+            for entry in entries.iter() {
+                let entry: web_sys::FileSystemEntry = entry.unchecked_into();
+                if entry.is_directory() {
+                    walk(entry.unchecked_into());
+                } else {
+                    let path = entry.full_path().trim_start_matches('/').to_owned();
+                    let on_file = Closure::once_into_js(move |file: File| dispatch(Input::Add(file, Some(path))));
+                    entry.unchecked_into::<web_sys::FileSystemFileEntry>().file_with_callback(on_file.unchecked_ref());
+                }
+            }
+            // readEntries gives a folder's entries in batches, until an empty one.
+            read_entries(again);
+        });
+        let _ = reader.read_entries_with_callback(on_batch.unchecked_ref());
     }
 
     /// Feeds one input to the queue and runs the commands it gives; inputs that arrive while
@@ -379,8 +533,9 @@ mod runtime {
             let commands = with_rt(|rt| {
                 let now = browser::now_ms();
                 let commands = match input {
-                    Input::Add(file) => {
-                        let (id, commands) = rt.queue.add(now, file.name(), file.size() as u64, file.type_());
+                    Input::Add(file, shown) => {
+                        let name = shown.unwrap_or_else(|| file.name());
+                        let (id, commands) = rt.queue.add(now, name, file.size() as u64, file.type_());
                         rt.files.insert(id, Some(file));
                         commands
                     }
