@@ -7,6 +7,9 @@ use app::server::db::users::CreateError;
 use app::server::{auth, bucket_setup, db, doctor, uploads, Config};
 use server::cli::{BucketAction, Cli, Command};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
