@@ -5,6 +5,7 @@ pub mod app;
 pub mod components;
 pub mod dates;
 pub mod domain;
+pub mod meter;
 pub mod model;
 pub mod pages;
 pub mod upload_queue;

@@ -76,3 +76,26 @@ test('after Cancel the focus is on Retry, after Retry on Cancel, and each fate i
   await expect(row).toHaveAttribute('data-phase', 'completed', { timeout: 20_000 });
   await expect(said).toHaveText('slow.bin: completed.');
 });
+
+test('an image shows a thumbnail made in the browser, and an upload shows its speed and time left', async ({ page }) => {
+  await signUp(page, uniqueEmail('thumb'));
+  await hydrated(page);
+  // A 2x2 PNG.
+  const png = Array.from(Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64'));
+  await dropFiles(page, [{ name: 'tiny.png', type: 'image/png', bytes: png }]);
+  const thumb = page.locator('li.file[data-name="tiny.png"] img.thumb');
+  await expect(thumb).toHaveAttribute('src', /^blob:/);
+  await expect.poll(() => thumb.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(2);
+
+  const release = await throttleUploads(page, 128 * 1024);
+  await dropFiles(page, [{ name: 'timed.bin', type: 'application/octet-stream', bytes: 't'.repeat(MIB), repeat: 2 }]);
+  const row = page.locator('li.file[data-name="timed.bin"]');
+  await expect(row).toHaveAttribute('data-phase', 'uploading', { timeout: 10_000 });
+  await expect(row.locator('.speed')).toHaveText(/^[0-9.]+ (bytes|KiB|MiB)\/s, [0-9]+ (s|min) left$/, { timeout: 10_000 });
+  await expect(page.getByTestId('overall-speed')).toHaveText(/\/s, [0-9]+ (s|min) left$/);
+  await expect(page.getByTestId('overall')).toContainText('%');
+  await release();
+  await expect(row).toHaveAttribute('data-phase', 'completed', { timeout: 20_000 });
+  await expect(row.locator('.speed')).toHaveText('');
+});

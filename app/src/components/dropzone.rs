@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use crate::meter::{speed_words, Meter};
 use crate::model::{human_size, Limits};
 use crate::upload_queue::{Event, FileId, FileView, Phase, Totals};
 
@@ -28,6 +29,11 @@ struct Board {
     said: RwSignal<String>,
     /// Files are being dragged over the page: the whole page takes them.
     page_drag: RwSignal<bool>,
+    /// Per file: its speed meter and the words it shows ("1.5 MiB/s, 12 s left").
+    meters: StoredValue<Vec<(FileId, Meter, RwSignal<String>)>>,
+    overall_speed: RwSignal<String>,
+    /// Per image file: a `blob:` URL of the file itself, for its thumbnail (never uploaded).
+    thumbs: StoredValue<Vec<(FileId, String)>>,
 }
 
 /// The phases worth telling a screen reader about, as they are reached.
@@ -38,6 +44,46 @@ fn announced(phase: Phase) -> bool {
 impl Board {
     fn row(&self, id: FileId) -> Option<RwSignal<FileView>> {
         self.rows.with_value(|rows| rows.iter().find(|(i, _)| *i == id).map(|(_, s)| *s))
+    }
+
+    fn speed(&self, id: FileId) -> Option<RwSignal<String>> {
+        self.meters.with_value(|m| m.iter().find(|(i, ..)| *i == id).map(|(_, _, s)| *s))
+    }
+
+    fn thumb(&self, id: FileId) -> Option<String> {
+        self.thumbs.with_value(|t| t.iter().find(|(i, _)| *i == id).map(|(_, u)| u.clone()))
+    }
+
+    /// Samples each uploading file's bytes (at most once a second each) into its words and the
+    /// overall ones.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn measure(&self, now_ms: i64, views: &[FileView], totals: Totals) {
+        let mut overall = 0;
+        let mut any_new = false;
+        self.meters.update_value(|meters| {
+            meters.retain(|(id, ..)| views.iter().any(|v| v.id == *id));
+            for (id, meter, words) in meters.iter_mut() {
+                let Some(v) = views.iter().find(|v| v.id == *id) else { continue };
+                if v.phase != Phase::Uploading {
+                    *meter = Meter::new(now_ms, v.sent);
+                    if !words.with_untracked(String::is_empty) {
+                        words.set(String::new());
+                    }
+                    continue;
+                }
+                if meter.sample(now_ms, v.sent) {
+                    any_new = true;
+                    words.set(speed_words(meter.rate(), v.size.saturating_sub(v.sent)));
+                }
+                overall += meter.rate();
+            }
+        });
+        if any_new || overall == 0 {
+            let words = speed_words(overall, totals.total.saturating_sub(totals.sent));
+            if self.overall_speed.with_untracked(|w| *w != words) {
+                self.overall_speed.set(words);
+            }
+        }
     }
 
     /// Writes only what changed, so a progress event re-renders one row's numbers, not the list.
@@ -60,6 +106,8 @@ impl Board {
                         said.push(format!("{}: {}.", view.name, view.phase.word()));
                     }
                     let id = view.id;
+                    let words = owner.with(|| RwSignal::new(String::new()));
+                    self.meters.update_value(|m| m.push((id, Meter::default(), words)));
                     let signal = owner.with(|| RwSignal::new(view));
                     self.rows.update_value(|rows| rows.push((id, signal)));
                 }
@@ -147,6 +195,9 @@ pub fn Dropzone() -> impl IntoView {
         clock_off_minutes: RwSignal::new(None),
         said: RwSignal::new(String::new()),
         page_drag: RwSignal::new(false),
+        meters: StoredValue::new(vec![]),
+        overall_speed: RwSignal::new(String::new()),
+        thumbs: StoredValue::new(vec![]),
     };
     let hover = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
@@ -226,7 +277,11 @@ pub fn Dropzone() -> impl IntoView {
                 max=move || board.totals.get().total.max(1)
                 value=move || board.totals.get().sent
             ></progress>
-            <span>{move || { let t = board.totals.get(); format!("{} of {}", human_size(t.sent), human_size(t.total)) }}</span>
+            <span>{move || {
+                let t = board.totals.get();
+                format!("{} of {} ({}%)", human_size(t.sent), human_size(t.total), t.sent * 100 / t.total.max(1))
+            }}</span>
+            <span class="speed" data-testid="overall-speed">{move || board.overall_speed.get()}</span>
             <button type="button" class="small" hidden=move || !any_active() on:click=move |_| send_event(Event::CancelAll)>"Cancel all"</button>
             <button type="button" class="small" hidden=move || !any_finished() on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
         </div>
@@ -240,14 +295,17 @@ pub fn Dropzone() -> impl IntoView {
         <p class="visually-hidden" aria-live="polite" data-testid="file-announce">{move || board.said.get()}</p>
         <ul class="queue" data-testid="queue">
             <For each=move || board.ids.get() key=|id| *id let:id>
-                {board.row(id).map(|row| view! { <QueueRow row=row/> })}
+                {board.row(id).map(|row| {
+                    let speed = board.speed(id).unwrap_or_else(|| RwSignal::new(String::new()));
+                    view! { <QueueRow row=row speed=speed thumb=board.thumb(id)/> }
+                })}
             </For>
         </ul>
     }
 }
 
 #[component]
-fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
+fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<String>) -> impl IntoView {
     let (id, name, size) = row.with_untracked(|v| (v.id, v.name.clone(), v.size));
     let phase = move || row.with(|v| v.phase);
     let parts = move || row.with(|v| (v.parts_total > 0).then(|| format!("{}/{}", v.parts_done, v.parts_total)));
@@ -285,11 +343,15 @@ fn QueueRow(row: RwSignal<FileView>) -> impl IntoView {
             data-parts=parts
             data-resumed=move || row.with(|v| (v.parts_total > 0).then_some(if v.resumed { "true" } else { "false" }))
         >
-            <span class="name">{name.clone()}</span>
+            <span class="name">
+                {thumb.map(|src| view! { <img class="thumb" src=src alt="" width="28" height="28"/> })}
+                {name.clone()}
+            </span>
             <span class="size">{human_size(size)}</span>
             <progress aria-label=format!("Upload of {name}") max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
             <span class="phase" data-testid="phase">{move || phase().word()}</span>
             <span class="percent">{percent}</span>
+            <span class="speed">{move || speed.get()}</span>
             <span class="actions">
                 {button("Pause", |v| v.can_pause, |file| Event::Pause { file }, 0)}
                 {button("Resume", |v| v.can_resume, |file| Event::Resume { file }, 1)}
@@ -319,7 +381,7 @@ mod runtime {
     use crate::components::wire::{self, Args};
     use crate::components::{history, wire::json_string};
     use crate::model::{Limits, SendPlan};
-    use crate::upload_queue::{Command, Event, FileId, Queue, QueueConfig};
+    use crate::upload_queue::{Command, Event, FileId, FileView, Queue, QueueConfig};
 
     /// Files prepared ahead: each now waits for its SHA-256 before its ticket, so keep twice the
     /// upload places ready (measured with `scripts/bench-uploads`).
@@ -456,6 +518,11 @@ mod runtime {
                 for xhr in rt.requests.values().flatten() {
                     let _ = xhr.abort();
                 }
+                rt.board.thumbs.with_value(|t| {
+                    for (_, url) in t {
+                        let _ = web_sys::Url::revoke_object_url(url);
+                    }
+                });
             }
         });
     }
@@ -535,13 +602,23 @@ mod runtime {
                 let commands = match input {
                     Input::Add(file, shown) => {
                         let name = shown.unwrap_or_else(|| file.name());
+                        let is_image = file.type_().starts_with("image/");
                         let (id, commands) = rt.queue.add(now, name, file.size() as u64, file.type_());
+                        // The picture shown is the file on this computer; nothing extra is sent.
+                        if let Some(url) =
+                            is_image.then(|| web_sys::Url::create_object_url_with_blob(&file).ok()).flatten()
+                        {
+                            rt.board.thumbs.update_value(|t| t.push((id, url)));
+                        }
                         rt.files.insert(id, Some(file));
                         commands
                     }
                     Input::Event(event) => rt.queue.handle(now, event),
                 };
-                rt.board.show(&rt.owner, rt.queue.files().collect(), rt.queue.totals());
+                let views: Vec<FileView> = rt.queue.files().collect();
+                let totals = rt.queue.totals();
+                rt.board.measure(now, &views, totals);
+                rt.board.show(&rt.owner, views, totals);
                 commands
             });
             for command in commands.unwrap_or_default() {
@@ -725,6 +802,9 @@ mod runtime {
                 with_rt(|rt| {
                     rt.files.remove(&id);
                     rt.generation.remove(&id);
+                    rt.board.thumbs.update_value(|t| {
+                        t.retain(|(i, url)| *i != id || web_sys::Url::revoke_object_url(url).is_err());
+                    });
                 });
             }
         }
