@@ -212,3 +212,41 @@ async fn the_sweep_records_objects_without_a_row_as_their_owners_completed_uploa
     }
     assert_eq!(listed, 3);
 }
+
+on_both_engines! {
+    /// The admin's name search goes through the trigram index (FTS5 on SQLite, pg_trgm on
+    /// PostgreSQL) and still finds any part of a name in any case; short or odd text too.
+    async fn the_name_search_finds_any_part_of_a_name_through_the_index(engine) {
+        use app::model::HistoryFilter;
+        let app = spawn_app_with(engine, &LIMITS).await;
+        let cookie = app.sign_up("names@x.io").await;
+        for name in ["Quarterly Report.txt", "quarterly-notes.txt", "other.txt", "say \"hi\".txt"] {
+            assert_eq!(request(&app, &cookie, name, 3, "text/plain").await.status(), 200, "{name}");
+        }
+        let find = |text: &str| {
+            let filter = HistoryFilter { name: Some(text.to_owned()), ..Default::default() };
+            let db = app.state.db.clone();
+            async move {
+                let page = app::server::db::history::page(&db, &filter, 50).await.unwrap();
+                let mut names: Vec<String> = page.rows.into_iter().map(|r| r.upload.file_name).collect();
+                names.sort();
+                names
+            }
+        };
+        assert_eq!(find("ARTERLY").await, ["Quarterly Report.txt", "quarterly-notes.txt"], "{engine:?}");
+        assert_eq!(find("rt.t").await, ["Quarterly Report.txt"], "{engine:?}");
+        assert_eq!(find("y-").await, ["quarterly-notes.txt"], "{engine:?}: two characters, no trigram");
+        assert_eq!(find("\"hi\"").await, ["say \"hi\".txt"], "{engine:?}: quotes are text");
+        assert!(find("nothing like it").await.is_empty());
+        if engine == Engine::Sqlite {
+            // The index is the one answering, not a scan.
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM uploads_names WHERE uploads_names MATCH '\"arterly\"'",
+            )
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+            assert!(plan.iter().any(|p| p.3.contains("VIRTUAL TABLE INDEX")), "{plan:?}");
+        }
+    }
+}

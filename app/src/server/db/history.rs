@@ -45,7 +45,12 @@ fn contains_pattern(s: &str) -> String {
     format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
-fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
+/// A quoted FTS5 phrase: matches text containing `s` (three characters or more, any case).
+fn fts_phrase(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn filters(f: &HistoryFilter, with_cursor: bool, sqlite: bool) -> Where {
     let mut w = Where::new();
     // Part of the address is enough ("ada", "@example.com"); stored addresses are lower case.
     if let Some(email) = f.user_email.as_deref().map(Email::canonical).filter(|e| !e.is_empty()) {
@@ -65,8 +70,14 @@ fn filters(f: &HistoryFilter, with_cursor: bool) -> Where {
         w.sql.push(format!("up.created_at < {p}"));
     }
     if let Some(name) = f.name.as_ref().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        let p = w.text(contains_pattern(&name.to_lowercase()));
-        w.sql.push(format!("LOWER(up.file_name) LIKE {p} ESCAPE '\\'"));
+        if sqlite && name.chars().count() >= 3 {
+            // The trigram index (see `db::name_search_index`); shorter text has no trigram.
+            let p = w.text(fts_phrase(name));
+            w.sql.push(format!("up.rowid IN (SELECT rowid FROM uploads_names WHERE uploads_names MATCH {p})"));
+        } else {
+            let p = w.text(contains_pattern(&name.to_lowercase()));
+            w.sql.push(format!("LOWER(up.file_name) LIKE {p} ESCAPE '\\'"));
+        }
     }
     if let (true, Some((value, id))) = (with_cursor, &f.before) {
         let col = sort_column(f.sort);
@@ -92,7 +103,7 @@ pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryP
     let backwards = f.before.is_some();
     // Going back reads the rows just above the cursor in the other order, then turns them round.
     let order = if backwards { "ASC" } else { "DESC" };
-    let mut w = filters(f, true);
+    let mut w = filters(f, true, super::is_sqlite(pool));
     let lim = w.int(limit + 1);
     let sql = format!(
         "SELECT u.email AS owner_email, up.id, up.owner_id, up.object_key, up.file_name, up.content_type, \
@@ -134,7 +145,8 @@ fn from_clause(f: &HistoryFilter) -> &'static str {
 }
 
 pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<HistorySummary, DbError> {
-    let w = filters(f, false);
+    let sqlite = super::is_sqlite(pool);
+    let w = filters(f, false, sqlite);
     let sql = format!(
         "SELECT up.status, COUNT(*), CAST(COALESCE(SUM(COALESCE(up.confirmed_size, up.declared_size)), 0) AS BIGINT) \
          {} {} GROUP BY up.status ORDER BY up.status",
@@ -143,7 +155,7 @@ pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<History
     );
     let totals: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
 
-    let mut w = filters(f, false);
+    let mut w = filters(f, false, sqlite);
     let since = w.int(now - now.rem_euclid(DAY_MS) - 29 * DAY_MS);
     w.sql.push(format!("up.created_at >= {since}"));
     let sql = format!(

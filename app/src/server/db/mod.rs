@@ -91,7 +91,56 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
         .connect(url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    name_search_index(&pool, is_sqlite).await;
     Ok(pool)
+}
+
+/// Whether `pool` is SQLite's (the few engine-specific statements depend on it).
+pub fn is_sqlite(pool: &Pool) -> bool {
+    pool.connect_options().database_url.scheme() == "sqlite"
+}
+
+/// The admin's file-name search ("contains", any case) through an index of trigrams instead of a
+/// scan of every row: SQLite's FTS5 trigram table kept in step by triggers, PostgreSQL's pg_trgm
+/// index on the lower-cased name. Engine-specific, so not in the shared migrations; idempotent.
+/// Without it (an engine that refuses) the search still works, by scanning.
+async fn name_search_index(pool: &Pool, is_sqlite: bool) {
+    let statements: &[&str] = if is_sqlite {
+        &[
+            "CREATE VIRTUAL TABLE IF NOT EXISTS uploads_names USING fts5(file_name, content='uploads', \
+             content_rowid='rowid', tokenize='trigram')",
+            "CREATE TRIGGER IF NOT EXISTS uploads_names_insert AFTER INSERT ON uploads BEGIN \
+             INSERT INTO uploads_names (rowid, file_name) VALUES (new.rowid, new.file_name); END",
+            "CREATE TRIGGER IF NOT EXISTS uploads_names_delete AFTER DELETE ON uploads BEGIN \
+             INSERT INTO uploads_names (uploads_names, rowid, file_name) VALUES ('delete', old.rowid, old.file_name); END",
+            "CREATE TRIGGER IF NOT EXISTS uploads_names_update AFTER UPDATE OF file_name ON uploads BEGIN \
+             INSERT INTO uploads_names (uploads_names, rowid, file_name) VALUES ('delete', old.rowid, old.file_name); \
+             INSERT INTO uploads_names (rowid, file_name) VALUES (new.rowid, new.file_name); END",
+        ]
+    } else {
+        &[
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            "CREATE INDEX IF NOT EXISTS uploads_name_trgm ON uploads USING gin (LOWER(file_name) gin_trgm_ops)",
+        ]
+    };
+    let fresh = is_sqlite
+        && sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'uploads_names'")
+            .fetch_one(pool)
+            .await
+            .is_ok_and(|(n,)| n == 0);
+    for sql in statements {
+        if let Err(e) = sqlx::query(sql).execute(pool).await {
+            tracing::warn!(error = %e, "no file-name search index; the admin's name search scans");
+            return;
+        }
+    }
+    // Rows written before the index existed are indexed once.
+    if fresh {
+        if let Err(e) = sqlx::query("INSERT INTO uploads_names (uploads_names) VALUES ('rebuild')").execute(pool).await
+        {
+            tracing::warn!(error = %e, "could not index the existing file names");
+        }
+    }
 }
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
