@@ -52,10 +52,16 @@ fn fts_phrase(s: &str) -> String {
 
 fn filters(f: &HistoryFilter, with_cursor: bool, sqlite: bool) -> Where {
     let mut w = Where::new();
-    // Part of the address is enough ("ada", "@example.com"); stored addresses are lower case.
+    // A whole address is looked up by its index; part of one ("ada", "@example.com") is enough
+    // too. Stored addresses are lower case.
     if let Some(email) = f.user_email.as_deref().map(Email::canonical).filter(|e| !e.is_empty()) {
-        let p = w.text(contains_pattern(&email));
-        w.sql.push(format!("u.email LIKE {p} ESCAPE '\\'"));
+        if Email::parse(&email).is_ok() {
+            let p = w.text(email);
+            w.sql.push(format!("u.email = {p}"));
+        } else {
+            let p = w.text(contains_pattern(&email));
+            w.sql.push(format!("u.email LIKE {p} ESCAPE '\\'"));
+        }
     }
     if let Some(status) = f.status {
         let p = w.text(status.as_str().to_owned());
