@@ -71,6 +71,9 @@ pub const MULTIPART_IDLE_MILLIS: i64 = 24 * 3600 * 1000;
 /// that none waits long enough to expire.
 pub const MAX_PARTS_PER_BATCH: usize = 16;
 
+/// Longest file name accepted as sent (it is then shortened to what is stored, see [`FileName`]).
+pub const MAX_SENT_NAME_BYTES: usize = 1024;
+
 /// A base64 SHA-256 digest as S3 writes it (44 characters, 32 bytes), or why not.
 fn parse_sha256(value: &str) -> Result<String, Failure> {
     use base64::Engine as _;
@@ -100,6 +103,10 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
         _ => None,
     };
     check_clock(state)?;
+    // No file system names a file this long: a client that sends such a name is broken or probing.
+    if file.name.len() > MAX_SENT_NAME_BYTES {
+        return Err(invalid("The file name is too long (at most 1,024 bytes)."));
+    }
     let name = FileName::new(&file.name);
     let signed_at = OffsetDateTime::now_utc();
     let now = unix_millis(signed_at);

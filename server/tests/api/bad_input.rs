@@ -266,6 +266,13 @@ async fn hostile_values_in_every_argument_are_refused_or_stored_harmlessly() {
         }
     }
     assert!(wrong.is_empty(), "server errors:\n{}", wrong.join("\n"));
+    // A 10 kB name is no file's: refused, not shortened.
+    let ten_kb = "a".repeat(10_000);
+    let form = [("file_name", ten_kb.as_str()), ("size", "3"), ("content_type", "text/plain"), ("sha256", &sum)];
+    let res = app.call("uploads/request", &form, Some(&user)).await;
+    assert_eq!(res.status(), 400);
+    let json: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(json["message"], "The file name is too long (at most 1,024 bytes).");
 
     // What was accepted is stored clean: no control or direction characters, no path, bounded.
     let names: Vec<(String,)> = sqlx::query_as("SELECT file_name FROM uploads").fetch_all(&app.state.db).await.unwrap();
