@@ -5,6 +5,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::admin::{admin_history, admin_summary};
+use crate::api::auth::form_urlencoded_component;
 use crate::components::upload_list::Moment;
 use crate::dates::{parse_day, utc_day};
 use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
@@ -179,7 +180,7 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
     let link = |name: &str, (v, id): (i64, String)| {
         let mut params: Vec<String> = ["user", "name", "status", "from", "to", "sort"]
             .iter()
-            .filter_map(|k| query.get(k).map(|v| format!("{k}={}", encode(&v))))
+            .filter_map(|k| query.get(k).map(|v| format!("{k}={}", form_urlencoded_component(&v))))
             .collect();
         params.push(format!("{name}={v}_{id}"));
         format!("/admin?{}", params.join("&"))
@@ -227,16 +228,4 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
             {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">"Next page"</a> })}
         </nav>
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
