@@ -3,14 +3,24 @@
 
 use std::fmt;
 
+use crate::i18n::{td_string, Locale};
+
 /// An email address as accounts are keyed: trimmed, lower-cased, and plausible (something `@`
 /// a dotted domain, no spaces, at most 254 bytes). Compared case-insensitively by being stored so.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// `Display` is the English message (logs and tests); [`EmailError::words`] is the person's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("Please enter a valid email address.")]
 pub struct EmailError;
+
+impl EmailError {
+    /// The message in `locale`.
+    pub fn words(&self, locale: Locale) -> String {
+        td_string!(locale, errors.account.bad_email).to_owned()
+    }
+}
 
 impl Email {
     pub fn parse(input: &str) -> Result<Self, EmailError> {
@@ -51,12 +61,27 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
+/// `Display` is the English message (logs and tests); [`PasswordError::words`] is the person's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     #[error("Please choose a password of at least {MIN_PASSWORD_LEN} characters.")]
     TooShort,
     #[error("Please choose a password of at most {MAX_PASSWORD_LEN} characters.")]
     TooLong,
+}
+
+impl PasswordError {
+    /// The message in `locale`.
+    pub fn words(&self, locale: Locale) -> String {
+        match self {
+            PasswordError::TooShort => {
+                td_string!(locale, errors.account.password_too_short, min = MIN_PASSWORD_LEN).to_string()
+            }
+            PasswordError::TooLong => {
+                td_string!(locale, errors.account.password_too_long, max = MAX_PASSWORD_LEN).to_string()
+            }
+        }
+    }
 }
 
 /// Longer is no safer and only costs hashing time; every password manager stays far below.
@@ -91,9 +116,17 @@ pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContentType(String);
 
+/// `Display` is the English message (logs and tests); [`ContentTypeError::words`] is the person's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("The file's type \"{0}\" is not a valid media type.")]
 pub struct ContentTypeError(pub String);
+
+impl ContentTypeError {
+    /// The message in `locale`.
+    pub fn words(&self, locale: Locale) -> String {
+        td_string!(locale, errors.limits.malformed_type, content_type = &self.0).to_string()
+    }
+}
 
 impl ContentType {
     pub const OCTET_STREAM: &'static str = "application/octet-stream";
@@ -278,6 +311,37 @@ mod tests {
         let p = Password::new("correct horse battery".into()).unwrap();
         assert!(!format!("{p:?}").contains("horse"));
         assert_eq!(PasswordError::TooShort.to_string(), "Please choose a password of at least 10 characters.");
+    }
+
+    #[test]
+    fn refusals_say_in_english_what_they_display_and_have_french_words() {
+        let pairs = [
+            (EmailError.to_string(), EmailError.words(Locale::en), EmailError.words(Locale::fr)),
+            (
+                PasswordError::TooShort.to_string(),
+                PasswordError::TooShort.words(Locale::en),
+                PasswordError::TooShort.words(Locale::fr),
+            ),
+            (
+                PasswordError::TooLong.to_string(),
+                PasswordError::TooLong.words(Locale::en),
+                PasswordError::TooLong.words(Locale::fr),
+            ),
+        ];
+        for (display, en, fr) in pairs {
+            assert_eq!(display, en);
+            assert_ne!(en, fr);
+        }
+        assert_eq!(
+            PasswordError::TooLong.words(Locale::fr),
+            "Veuillez choisir un mot de passe d'au plus 1024 caractères."
+        );
+        let bad = ContentType::parse("text/pl\0ain").unwrap_err();
+        assert_eq!(bad.words(Locale::en), bad.to_string());
+        assert_eq!(
+            ContentTypeError("x y".into()).words(Locale::fr),
+            "Le type du fichier, «\u{a0}x y\u{a0}», n'est pas un type de média valide."
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod components;
 pub mod dates;
+pub mod locale;
 pub mod domain;
 pub mod meter;
 pub mod model;
@@ -16,3 +17,6 @@ pub mod xml;
 pub mod server;
 
 pub use app::{shell, App};
+
+// The catalogues, turned into code by `build.rs` (one function per key and language).
+include!(concat!(env!("OUT_DIR"), "/i18n.rs"));

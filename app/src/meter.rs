@@ -1,6 +1,9 @@
 //! Speed and time left, as the dropzone shows them per file and overall: a rate smoothed over
 //! samples at least a second apart (a progress event per few kilobytes would make it jitter), in
-//! whole bytes per second, so the page's WASM formats no floating point.
+//! whole bytes per second, so the page's WASM formats no floating point. The words are the
+//! reader's language's (`drop` catalogue).
+
+use crate::i18n::{td_string, Locale};
 
 /// Bytes per second of one transfer, from its progress over time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,22 +47,22 @@ impl Meter {
 }
 
 /// "45 s", "3 min", "1 h 5 min"; `None` while there is no rate to judge by.
-pub fn time_left(remaining: u64, rate: u64) -> Option<String> {
+pub fn time_left(remaining: u64, rate: u64, locale: Locale) -> Option<String> {
     if rate == 0 {
         return None;
     }
     let secs = remaining.div_ceil(rate);
     Some(match secs {
-        0..=59 => format!("{secs} s"),
-        60..=3599 => format!("{} min", secs.div_ceil(60)),
-        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+        0..=59 => td_string!(locale, drop.seconds, s = secs),
+        60..=3599 => td_string!(locale, drop.minutes, m = secs.div_ceil(60)),
+        _ => td_string!(locale, drop.hours_minutes, h = secs / 3600, m = (secs % 3600) / 60),
     })
 }
 
 /// "1.5 MiB/s, 12 s left"; empty while there is no rate yet.
-pub fn speed_words(rate: u64, remaining: u64) -> String {
-    match time_left(remaining, rate) {
-        Some(left) => format!("{}/s, {left} left", crate::model::human_size(rate)),
+pub fn speed_words(rate: u64, remaining: u64, locale: Locale) -> String {
+    match time_left(remaining, rate, locale) {
+        Some(left) => td_string!(locale, drop.speed, speed = crate::model::human_size_in(rate, locale), left = left),
         None => String::new(),
     }
 }
@@ -82,12 +85,22 @@ mod tests {
 
     #[test]
     fn time_left_reads_as_people_say_it() {
-        assert_eq!(time_left(1000, 0), None);
-        assert_eq!(time_left(45_000, 1000).as_deref(), Some("45 s"));
-        assert_eq!(time_left(1, 1000).as_deref(), Some("1 s"));
-        assert_eq!(time_left(150_000, 1000).as_deref(), Some("3 min"));
-        assert_eq!(time_left(3_900_000, 1000).as_deref(), Some("1 h 5 min"));
-        assert_eq!(speed_words(1536, 15_360), "1.5 KiB/s, 10 s left");
-        assert_eq!(speed_words(0, 10), "");
+        let english = Locale::en;
+        assert_eq!(time_left(1000, 0, english), None);
+        assert_eq!(time_left(45_000, 1000, english).as_deref(), Some("45 s"));
+        assert_eq!(time_left(1, 1000, english).as_deref(), Some("1 s"));
+        assert_eq!(time_left(150_000, 1000, english).as_deref(), Some("3 min"));
+        assert_eq!(time_left(3_900_000, 1000, english).as_deref(), Some("1 h 5 min"));
+        assert_eq!(speed_words(1536, 15_360, english), "1.5 KiB/s, 10 s left");
+        assert_eq!(speed_words(0, 10, english), "");
+    }
+
+    #[test]
+    fn french_says_what_is_left_with_non_breaking_spaces_before_units() {
+        let french = Locale::fr;
+        assert_eq!(time_left(45_000, 1000, french).as_deref(), Some("45\u{a0}s"));
+        assert_eq!(time_left(3_900_000, 1000, french).as_deref(), Some("1\u{a0}h 5\u{a0}min"));
+        assert!(speed_words(1536, 150_000, french).ends_with("/s, il reste 2\u{a0}min"));
+        assert_eq!(speed_words(0, 10, french), "");
     }
 }

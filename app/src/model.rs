@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ContentType, ContentTypeError};
+use crate::i18n::{td_string, Locale};
 
 /// Upload limits, defined once from the configuration: the server checks them, the signed policy
 /// enforces them, and the UI shows them.
@@ -45,18 +46,26 @@ impl Limits {
         Ok(content_type)
     }
 
-    /// "100 MiB; image/*, application/pdf"
+    /// "up to 100 MiB each; image/*, application/pdf", in the language of what is being
+    /// answered (see [`crate::locale::current`]): it is only ever shown.
     pub fn describe(&self) -> String {
+        self.describe_in(crate::locale::current())
+    }
+
+    /// [`Limits::describe`] in `locale`.
+    pub fn describe_in(&self, locale: Locale) -> String {
         let types = if self.allowed_types.iter().any(|t| t == "*") {
-            "any type".to_owned()
+            td_string!(locale, errors.limits.any_type).to_owned()
         } else {
             self.allowed_types.join(", ")
         };
-        format!("up to {} each; {types}", human_size(self.max_bytes))
+        let size = human_size_in(self.max_bytes, locale);
+        td_string!(locale, errors.limits.describe, size = size, types = types).to_string()
     }
 }
 
-/// Why [`Limits::check`] refused a file; the message is for the user.
+/// Why [`Limits::check`] refused a file. `Display` is the English message (logs and tests);
+/// [`LimitError::words`] is the message for the person, in their language.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     #[error("The file is empty.")]
@@ -69,27 +78,65 @@ pub enum LimitError {
     MalformedType(ContentTypeError),
 }
 
-/// 1536 -> "1.5 KiB". Integer arithmetic only: formatting a float would add about 8 kB to the
-/// page's WASM.
+impl LimitError {
+    /// The message in `locale` (the English one is the `Display`).
+    pub fn words(&self, locale: Locale) -> String {
+        match self {
+            LimitError::Empty => td_string!(locale, errors.limits.empty).to_owned(),
+            LimitError::TooLarge { size, max } => {
+                let (size, max) = (human_size_in(*size, locale), human_size_in(*max, locale));
+                td_string!(locale, errors.limits.too_large, size = size, max = max).to_string()
+            }
+            LimitError::TypeNotAllowed { content_type, allowed } => {
+                let allowed = allowed.join(", ");
+                td_string!(locale, errors.limits.type_not_allowed, content_type = content_type, allowed = allowed)
+                    .to_string()
+            }
+            LimitError::MalformedType(e) => e.words(locale),
+        }
+    }
+
+    /// The message in the language of what is being answered (see [`crate::locale::current`]).
+    pub fn message(&self) -> String {
+        self.words(crate::locale::current())
+    }
+}
+
+/// 1536 -> "1.5 KiB", in English (logs, and the English messages); [`human_size_in`] says it in
+/// a reader's language.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    human_size_in(bytes, Locale::en)
+}
+
+/// 1536 -> "1.5 KiB" in English, "1,5 Kio" in French. Integer arithmetic only: formatting a
+/// float would add about 8 kB to the page's WASM.
+pub fn human_size_in(bytes: u64, locale: Locale) -> String {
     let mut unit = 0;
-    while unit < UNITS.len() - 1 && bytes >= 1u64 << (10 * (unit + 1)) {
+    while unit < 4 && bytes >= 1u64 << (10 * (unit + 1)) {
         unit += 1;
     }
-    if bytes == 1 {
-        return "1 byte".to_owned();
-    }
-    if unit == 0 {
-        return format!("{bytes} bytes");
-    }
+    let unit_name = match unit {
+        0 => {
+            return match bytes {
+                0 => td_string!(locale, common.size.no_bytes).to_owned(),
+                1 => td_string!(locale, common.size.one_byte).to_owned(),
+                _ => td_string!(locale, common.size.bytes, number = bytes).to_string(),
+            }
+        }
+        1 => td_string!(locale, common.size.kib),
+        2 => td_string!(locale, common.size.mib),
+        3 => td_string!(locale, common.size.gib),
+        _ => td_string!(locale, common.size.tib),
+    };
     // Tenths of the unit, rounded half up.
     let div = 1u128 << (10 * unit);
     let tenths = ((bytes as u128 * 10 + div / 2) / div) as u64;
+    let whole = tenths / 10;
     if tenths.is_multiple_of(10) {
-        format!("{} {}", tenths / 10, UNITS[unit])
+        td_string!(locale, common.size.whole, whole = whole, unit = unit_name).to_string()
     } else {
-        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+        let tenth = tenths % 10;
+        td_string!(locale, common.size.tenths, whole = whole, tenth = tenth, unit = unit_name).to_string()
     }
 }
 
@@ -426,7 +473,8 @@ pub struct HistorySummary {
     pub today: i64,
 }
 
-/// What the health check found; each part is `None` when healthy, or the reason it is not.
+/// What the health check found; each part is `Ok` when healthy, or the reason it is not, in the
+/// language of the request that asked (the server words it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub database: Result<(), String>,
@@ -475,6 +523,53 @@ mod tests {
         assert_eq!(l.check(1, " IMAGE/PNG ").unwrap().as_str(), "image/png");
         let any = Limits { allowed_types: vec!["*".into()], ..l };
         assert_eq!(any.check(1, "").unwrap().as_str(), "application/octet-stream");
+    }
+
+    #[test]
+    fn limit_errors_display_english_and_have_words_in_each_language() {
+        let l = Limits { max_bytes: 10 << 20, multipart_threshold: 10, allowed_types: vec!["image/*".into()] };
+        let errors = [
+            l.check(0, "image/png").unwrap_err(),
+            l.check(15 << 20 | 1 << 19, "image/png").unwrap_err(),
+            l.check(1, "text/plain").unwrap_err(),
+            l.check(1, "image/png\0").unwrap_err(),
+        ];
+        for e in &errors {
+            assert_eq!(e.words(Locale::en), e.to_string(), "{e:?}");
+            assert_ne!(e.words(Locale::fr), e.words(Locale::en), "{e:?}");
+            assert_eq!(e.message(), e.to_string(), "outside a request: English");
+        }
+        assert_eq!(errors[1].to_string(), "The file is 15.5 MiB; the limit is 10 MiB.");
+        assert_eq!(
+            LimitError::TooLarge { size: 15 << 20 | 1 << 19, max: 10 << 20 }.words(Locale::fr),
+            "Le fichier fait 15,5\u{a0}Mio\u{a0}; la limite est de 10\u{a0}Mio."
+        );
+        assert_eq!(
+            errors[2].words(Locale::fr),
+            "Les fichiers de type text/plain ne sont pas acceptés (types autorisés\u{a0}: image/*)."
+        );
+    }
+
+    #[test]
+    fn limits_are_described_in_each_language() {
+        let l = Limits { max_bytes: 100 << 20, multipart_threshold: 10, allowed_types: vec!["image/*".into()] };
+        assert_eq!(l.describe(), "up to 100 MiB each; image/*", "outside a request: English");
+        assert_eq!(l.describe_in(Locale::fr), "jusqu'à 100\u{a0}Mio chacun\u{a0}; image/*");
+        let any = Limits { allowed_types: vec!["*".into()], ..l };
+        assert_eq!(any.describe_in(Locale::en), "up to 100 MiB each; any type");
+        assert_eq!(any.describe_in(Locale::fr), "jusqu'à 100\u{a0}Mio chacun\u{a0}; tous types");
+    }
+
+    #[test]
+    fn sizes_read_as_french_people_write_them() {
+        let fr = |bytes| human_size_in(bytes, Locale::fr);
+        assert_eq!(fr(0), "0\u{a0}octet");
+        assert_eq!(fr(1), "1\u{a0}octet");
+        assert_eq!(fr(1023), "1023\u{a0}octets");
+        assert_eq!(fr(1536), "1,5\u{a0}Kio");
+        assert_eq!(fr(100 << 20), "100\u{a0}Mio");
+        assert_eq!(fr(10 * (1 << 30) + (1 << 29)), "10,5\u{a0}Gio");
+        assert_eq!(fr(5 << 40), "5\u{a0}Tio");
     }
 
     #[test]

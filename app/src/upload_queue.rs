@@ -16,7 +16,10 @@
 //!
 //! A transport must not report anything for requests it aborted on [`Command::Abort`]: a late
 //! failure of an aborted send would otherwise be taken for the failure of its replacement.
+//!
+//! The messages it writes are in [`QueueConfig::locale`] (English unless told otherwise).
 
+use crate::i18n::{td_string, Locale};
 use crate::model::{part_count, part_range, part_size_for, Limits, PartUrl, PartUrls, SendPlan, UploadTicket};
 
 /// Files sending bytes at once: enough to fill most uplinks, few enough that each one shows progress.
@@ -45,6 +48,8 @@ pub struct QueueConfig {
     pub backoff_base_ms: i64,
     pub backoff_max_ms: i64,
     pub limits: Limits,
+    /// The language of the messages the queue writes for the user.
+    pub locale: Locale,
 }
 
 impl QueueConfig {
@@ -57,6 +62,7 @@ impl QueueConfig {
             backoff_base_ms: BACKOFF_BASE_MS,
             backoff_max_ms: BACKOFF_MAX_MS,
             limits,
+            locale: Locale::default(),
         }
     }
 }
@@ -96,7 +102,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// The word the page shows (and tests select on).
+    /// The phase's name in the page's markup (`data-phase`, which tests select on); the same
+    /// as what an English page shows.
     pub fn word(self) -> &'static str {
         match self {
             Phase::Refused => "refused",
@@ -111,6 +118,24 @@ impl Phase {
             Phase::Done => "completed",
             Phase::Failed => "failed",
             Phase::Cancelled => "cancelled",
+        }
+    }
+
+    /// The word the page shows, in the reader's language.
+    pub fn label(self, locale: Locale) -> &'static str {
+        match self {
+            Phase::Refused => td_string!(locale, drop.phase.refused),
+            Phase::Queued => td_string!(locale, drop.phase.queued),
+            Phase::Hashing => td_string!(locale, drop.phase.hashing),
+            Phase::Signing => td_string!(locale, drop.phase.signing),
+            Phase::Ready => td_string!(locale, drop.phase.ready),
+            Phase::Uploading => td_string!(locale, drop.phase.uploading),
+            Phase::Paused => td_string!(locale, drop.phase.paused),
+            Phase::Confirming => td_string!(locale, drop.phase.confirming),
+            Phase::Completing => td_string!(locale, drop.phase.completing),
+            Phase::Done => td_string!(locale, drop.phase.done),
+            Phase::Failed => td_string!(locale, drop.phase.failed),
+            Phase::Cancelled => td_string!(locale, drop.phase.cancelled),
         }
     }
 
@@ -285,10 +310,10 @@ pub fn classify_part_failure(status: u16, body: &str) -> PartFailure {
     }
 }
 
-/// The reason the browser refuses a file before asking the server; the same rules the server
-/// applies and the signed policy enforces.
-pub fn refusal(limits: &Limits, size: u64, content_type: &str) -> Option<String> {
-    limits.check(size, content_type).err().map(|e| e.to_string())
+/// The reason the browser refuses a file before asking the server, in `locale`; the same rules
+/// the server applies and the signed policy enforces.
+pub fn refusal(limits: &Limits, size: u64, content_type: &str, locale: Locale) -> Option<String> {
+    limits.check(size, content_type).err().map(|e| e.words(locale))
 }
 
 /// Less than a minute of validity left (by the server's clock, measured with ours since arrival,
@@ -310,16 +335,14 @@ fn is_stale(valid_for: i64, margin: i64, age: i64) -> bool {
 }
 
 /// S3's answer in words: its XML `<Message>` and `<Code>`, or what a status 0 means.
-pub fn s3_refusal(status: u16, body: &str) -> String {
+pub fn s3_refusal(status: u16, body: &str, locale: Locale) -> String {
     if status == 0 {
-        return "The upload could not reach the storage (network error, or the bucket's CORS rule does not allow \
-                this site)."
-            .into();
+        return td_string!(locale, drop.storage_unreachable).into();
     }
     match (crate::xml::first(body, "Message"), crate::xml::first(body, "Code")) {
-        (Some(m), Some(c)) if !m.is_empty() => format!("The storage refused the file: {m} ({c})."),
-        (_, Some(c)) => format!("The storage refused the file ({c})."),
-        _ => format!("The storage refused the file (HTTP {status})."),
+        (Some(m), Some(c)) if !m.is_empty() => td_string!(locale, drop.storage_refused_message, message = m, code = c),
+        (_, Some(c)) => td_string!(locale, drop.storage_refused_code, code = c),
+        _ => td_string!(locale, drop.storage_refused_status, status = status),
     }
 }
 
@@ -330,8 +353,13 @@ pub fn backoff_cap_ms(config: &QueueConfig, attempt: u32) -> i64 {
     config.backoff_base_ms.saturating_mul(1i64 << doublings).min(config.backoff_max_ms)
 }
 
-const GONE_MESSAGE: &str = "The upload was aborted on the storage side.";
-const OFFLINE_MESSAGE: &str = "Paused while this computer is offline.";
+fn gone_message(locale: Locale) -> String {
+    td_string!(locale, drop.storage_gone).to_owned()
+}
+
+fn offline_message(locale: Locale) -> String {
+    td_string!(locale, drop.offline).to_owned()
+}
 
 /// What the page shows of one file; plain values so the view can diff them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -671,13 +699,13 @@ impl Entry {
         }
     }
 
-    fn pause(&mut self, cause: PauseCause, now_ms: i64, cmds: &mut Vec<Command>) {
+    fn pause(&mut self, cause: PauseCause, now_ms: i64, locale: Locale, cmds: &mut Vec<Command>) {
         if self.stop_sends(now_ms) {
             cmds.push(Command::Abort { file: self.id });
         }
         self.paused = Some(cause);
         self.place = Place::Nowhere;
-        self.message = (cause == PauseCause::Network).then(|| OFFLINE_MESSAGE.to_owned());
+        self.message = (cause == PauseCause::Network).then(|| offline_message(locale));
     }
 
     fn end_with(&mut self, end: End, message: Option<String>, now_ms: i64, cmds: &mut Vec<Command>) {
@@ -707,7 +735,7 @@ impl Entry {
     }
 
     /// Starts over from the beginning; requests still in flight are kept (see `hash_job`).
-    fn retry(&mut self, online: bool) {
+    fn retry(&mut self, online: bool, locale: Locale) {
         if !matches!(self.end, Some(End::Failed | End::Cancelled)) {
             return;
         }
@@ -715,7 +743,7 @@ impl Entry {
         self.message = None;
         self.paused = (!online).then_some(PauseCause::Network);
         if !online {
-            self.message = Some(OFFLINE_MESSAGE.to_owned());
+            self.message = Some(offline_message(locale));
         }
         self.place = Place::Nowhere;
         self.finishing = false;
@@ -935,7 +963,8 @@ impl Queue {
     pub fn add(&mut self, now_ms: i64, name: String, size: u64, content_type: String) -> (FileId, Vec<Command>) {
         let id = FileId(self.next_id);
         self.next_id += 1;
-        let refused = refusal(&self.config.limits, size, &content_type);
+        let locale = self.config.locale;
+        let refused = refusal(&self.config.limits, size, &content_type, locale);
         let mut entry = Entry {
             id,
             name,
@@ -959,7 +988,7 @@ impl Queue {
             entry.message = Some(reason);
         } else if !self.online {
             entry.paused = Some(PauseCause::Network);
-            entry.message = Some(OFFLINE_MESSAGE.to_owned());
+            entry.message = Some(offline_message(locale));
         }
         self.files.push(entry);
         let mut cmds = vec![];
@@ -1009,11 +1038,12 @@ impl Queue {
     }
 
     fn apply(&mut self, now: i64, event: Event, cmds: &mut Vec<Command>) {
+        let locale = self.config.locale;
         match event {
             Event::Pause { file } => {
                 if let Some(e) = self.entry_mut(file) {
                     if e.can_pause() {
-                        e.pause(PauseCause::User, now, cmds);
+                        e.pause(PauseCause::User, now, locale, cmds);
                     }
                 }
             }
@@ -1037,7 +1067,7 @@ impl Queue {
             Event::Retry { file } => {
                 let online = self.online;
                 if let Some(e) = self.entry_mut(file) {
-                    e.retry(online);
+                    e.retry(online, locale);
                 }
             }
             Event::Remove { file } => {
@@ -1055,7 +1085,7 @@ impl Queue {
             Event::Offline => {
                 self.online = false;
                 for e in self.files.iter_mut().filter(|e| e.active()) {
-                    e.pause(PauseCause::Network, now, cmds);
+                    e.pause(PauseCause::Network, now, locale, cmds);
                 }
             }
             Event::Online => {
@@ -1244,7 +1274,8 @@ impl Queue {
             s.attempts += 1;
             s.attempts
         };
-        let reason = s3_refusal(status, body);
+        let locale = self.config.locale;
+        let reason = s3_refusal(status, body, locale);
         let retry = matches!(classify_part_failure(status, body), PartFailure::Transient | PartFailure::Digest);
         if retry && attempts < max {
             let at_ms = now + self.backoff_ms(attempts);
@@ -1252,7 +1283,7 @@ impl Queue {
             if let Some(Transfer::Single(s)) = &mut e.transfer {
                 s.retry_at = Some(at_ms);
             }
-            e.message = Some(format!("{reason} Trying again ({} of {max}).", attempts + 1));
+            e.message = Some(td_string!(locale, drop.trying_again, reason = reason, attempt = attempts + 1, max = max));
             cmds.push(Command::Wake { at_ms });
         } else {
             let e = &mut self.files[i];
@@ -1277,14 +1308,15 @@ impl Queue {
             p.attempts += 1;
             p.attempts
         };
+        let locale = self.config.locale;
         let kind = classify_part_failure(status, body);
-        let reason = s3_refusal(status, body);
+        let reason = s3_refusal(status, body, locale);
         if kind == PartFailure::Gone {
             let e = &mut self.files[i];
             if let Some(upload_id) = e.upload_id() {
-                cmds.push(Command::ReportFailure { upload_id: upload_id.to_owned(), reason: GONE_MESSAGE.into() });
+                cmds.push(Command::ReportFailure { upload_id: upload_id.to_owned(), reason: gone_message(locale) });
             }
-            e.fail(GONE_MESSAGE.into(), now, cmds);
+            e.fail(gone_message(locale), now, cmds);
             return;
         }
         if attempts >= max {
@@ -1304,7 +1336,14 @@ impl Queue {
             }
             p.retry_at = retry_at;
         }
-        e.message = Some(format!("Part {part}: {reason} Trying again ({} of {max}).", attempts + 1));
+        e.message = Some(td_string!(
+            locale,
+            drop.part_trying_again,
+            part = part,
+            reason = reason,
+            attempt = attempts + 1,
+            max = max
+        ));
         if let Some(at_ms) = retry_at {
             cmds.push(Command::Wake { at_ms });
         }
@@ -1535,14 +1574,17 @@ mod tests {
     #[test]
     fn the_browser_refuses_what_the_server_would() {
         let l = Limits { max_bytes: 10, multipart_threshold: 1 << 30, allowed_types: vec!["image/*".into()] };
-        assert_eq!(refusal(&l, 5, "image/png"), None);
-        assert_eq!(refusal(&l, 11, "image/png").as_deref(), Some("The file is 11 bytes; the limit is 10 bytes."));
+        assert_eq!(refusal(&l, 5, "image/png", Locale::en), None);
         assert_eq!(
-            refusal(&l, 5, "text/plain").as_deref(),
+            refusal(&l, 11, "image/png", Locale::en).as_deref(),
+            Some("The file is 11 bytes; the limit is 10 bytes.")
+        );
+        assert_eq!(
+            refusal(&l, 5, "text/plain", Locale::en).as_deref(),
             Some("Files of type text/plain are not accepted (allowed: image/*).")
         );
-        assert!(refusal(&l, 5, "").is_some_and(|m| m.contains("application/octet-stream")));
-        assert_eq!(refusal(&l, 0, "image/png").as_deref(), Some("The file is empty."));
+        assert!(refusal(&l, 5, "", Locale::en).is_some_and(|m| m.contains("application/octet-stream")));
+        assert_eq!(refusal(&l, 0, "image/png", Locale::en).as_deref(), Some("The file is empty."));
 
         let mut q = Queue::new(QueueConfig::new(l), 1);
         let (id, cmds) = q.add(T0, "a.txt".into(), 5, "text/plain".into());
@@ -1952,7 +1994,7 @@ mod tests {
         let body = "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
         let cmds = q.handle(T0, Event::PartFailed { file: id, part: 2, status: 404, body: body.into() });
         assert!(has(&cmds, &Command::Abort { file: id }), "parts 1 and 3 are still going");
-        assert!(has(&cmds, &Command::ReportFailure { upload_id: "m".into(), reason: GONE_MESSAGE.into() }));
+        assert!(has(&cmds, &Command::ReportFailure { upload_id: "m".into(), reason: gone_message(Locale::en) }));
         assert!(has(&cmds, &Command::Finished { file: id, ok: false }));
         let f = q.file(id).expect("listed");
         assert_eq!(
@@ -2050,15 +2092,101 @@ mod tests {
     fn s3_errors_are_put_in_words() {
         let body = "<Error><Code>InvalidRequest</Code><Message>File size does not match policy</Message></Error>";
         assert_eq!(
-            s3_refusal(400, body),
+            s3_refusal(400, body, Locale::en),
             "The storage refused the file: File size does not match policy (InvalidRequest)."
         );
-        assert!(s3_refusal(0, "").contains("CORS"));
+        assert!(s3_refusal(0, "", Locale::en).contains("CORS"));
         assert_eq!(
-            s3_refusal(403, "<Error><Code>AccessDenied</Code></Error>"),
+            s3_refusal(403, "<Error><Code>AccessDenied</Code></Error>", Locale::en),
             "The storage refused the file (AccessDenied)."
         );
-        assert_eq!(s3_refusal(500, "oops"), "The storage refused the file (HTTP 500).");
+        assert_eq!(s3_refusal(500, "oops", Locale::en), "The storage refused the file (HTTP 500).");
+    }
+
+    #[test]
+    fn a_french_queue_writes_its_messages_in_french() {
+        let in_french = |c: QueueConfig| QueueConfig { locale: Locale::fr, ..c };
+        let mut q = Queue::new(in_french(QueueConfig::new(limits())), 1);
+        let (a, _) = ticketed(&mut q, "a", 100, single_ticket("u"));
+        q.handle(T0, Event::SingleFailed { file: a, status: 0, body: String::new() });
+        assert_eq!(
+            q.file(a).and_then(|f| f.message).as_deref(),
+            Some(
+                "L\u{2019}envoi n\u{2019}a pas pu joindre le stockage (erreur r\u{e9}seau, ou la r\u{e8}gle CORS du \
+                 bucket n\u{2019}autorise pas ce site). Nouvelle tentative (2 sur 6)."
+            )
+        );
+        q.handle(T0, Event::Offline);
+        assert_eq!(
+            q.file(a).and_then(|f| f.message).as_deref(),
+            Some("En pause tant que cet ordinateur est hors ligne.")
+        );
+        assert_eq!(phase(&q, a).label(Locale::fr), "en pause");
+        use Phase::*;
+        for p in [
+            Refused, Queued, Hashing, Signing, Ready, Uploading, Paused, Confirming, Completing, Done, Failed,
+            Cancelled,
+        ] {
+            assert_eq!(p.label(Locale::en), p.word(), "an English page shows the markup's words");
+            assert_ne!(p.label(Locale::fr), p.word(), "{p:?} in French");
+        }
+        let (refused, _) = q.add(T0, "empty.png".into(), 0, "image/png".into());
+        let message = q.file(refused).and_then(|f| f.message);
+        assert_eq!(message, Some(crate::model::LimitError::Empty.words(Locale::fr)));
+        assert_ne!(message, Some(crate::model::LimitError::Empty.to_string()));
+
+        let mut q = Queue::new(in_french(QueueConfig::new(limits())), 1);
+        let (id, cmds) = multipart(&mut q, BIG, 3, vec![]);
+        settle(&mut q, T0, cmds);
+        q.handle(
+            T0,
+            Event::PartFailed {
+                file: id,
+                part: 2,
+                status: 403,
+                body: "<Error><Code>AccessDenied</Code></Error>".into(),
+            },
+        );
+        assert_eq!(
+            q.file(id).and_then(|f| f.message).as_deref(),
+            Some("Partie 2\u{a0}: Le stockage a refus\u{e9} le fichier (AccessDenied). Nouvelle tentative (2 sur 6).")
+        );
+        let gone = "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
+        q.handle(T0, Event::PartFailed { file: id, part: 1, status: 404, body: gone.into() });
+        assert_eq!(
+            q.file(id).and_then(|f| f.message).as_deref(),
+            Some("L\u{2019}envoi a \u{e9}t\u{e9} interrompu du c\u{f4}t\u{e9} du stockage.")
+        );
+        assert_eq!(
+            s3_refusal(400, "<Error><Code>X</Code><Message>Bad</Message></Error>", Locale::fr),
+            "Le stockage a refus\u{e9} le fichier\u{a0}: Bad (X)."
+        );
+    }
+
+    #[test]
+    fn an_english_retry_says_which_try_comes_next() {
+        let mut q = queue();
+        let (a, _) = ticketed(&mut q, "a", 100, single_ticket("u"));
+        q.handle(T0, Event::SingleFailed { file: a, status: 500, body: String::new() });
+        assert_eq!(
+            q.file(a).and_then(|f| f.message).as_deref(),
+            Some("The storage refused the file (HTTP 500). Trying again (2 of 6).")
+        );
+        let (id, cmds) = multipart(&mut q, BIG, 3, vec![]);
+        settle(&mut q, T0, cmds);
+        q.handle(
+            T0,
+            Event::PartFailed {
+                file: id,
+                part: 2,
+                status: 403,
+                body: "<Error><Code>AccessDenied</Code></Error>".into(),
+            },
+        );
+        assert_eq!(
+            q.file(id).and_then(|f| f.message).as_deref(),
+            Some("Part 2: The storage refused the file (AccessDenied). Trying again (2 of 6).")
+        );
     }
 
     #[test]

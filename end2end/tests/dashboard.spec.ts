@@ -23,6 +23,29 @@ test('a chosen folder queues every file in it, shown with its path, and each upl
   await expect(page.locator('#history')).toContainText('more notes.txt');
 });
 
+test('a folder dropped from the desktop is walked: every file in it and its sub-folders is queued with its path', async ({ page }) => {
+  await signUp(page, uniqueEmail('dropdir'));
+  await hydrated(page);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-dropdir-'));
+  fs.mkdirSync(path.join(dir, 'trip', 'second day'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'trip', 'plan.txt'), 'the plan');
+  fs.writeFileSync(path.join(dir, 'trip', 'second day', 'log.txt'), 'what happened');
+  // A real drag from outside the page, as the operating system gives it: Chromium's input
+  // domain, carrying the folder's path (the page sees a directory entry, not a file).
+  const box = (await page.getByTestId('dropzone').boundingBox())!;
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: [path.join(dir, 'trip')], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) {
+    await cdp.send('Input.dispatchDragEvent', { type: type as 'dragEnter' | 'dragOver' | 'drop', ...at, data });
+  }
+  for (const name of ['trip/plan.txt', 'trip/second day/log.txt']) {
+    await expect(page.locator(`li.file[data-name="${name}"]`)).toHaveAttribute('data-phase', 'completed', { timeout: 20_000 });
+  }
+  // The folder itself is not taken for a file.
+  await expect(page.locator('li.file')).toHaveCount(2);
+});
+
 test('a file pasted anywhere on the page uploads', async ({ page }) => {
   await signUp(page, uniqueEmail('paste'));
   await hydrated(page);

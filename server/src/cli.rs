@@ -39,6 +39,13 @@ pub enum Command {
     /// Settle pending uploads whose signature expired (completed if the object is there, else
     /// expired), clear cancelled uploads' keys, and record objects in the bucket that have no row.
     Reconcile,
+    /// Compare the admin summary's kept counts with the upload rows (reads every row); with
+    /// `--repair`, rewrite them from the rows. Exits non-zero when they disagree and are not
+    /// repaired.
+    Counts {
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

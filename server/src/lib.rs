@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod language;
 pub mod routes;
 
 use axum::Router;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest_service(&pkg_path, assets::pkg_router(pkg_dir, options.hash_files))
         .merge(routes::router())
+        .merge(language::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), routes::same_origin_only))

@@ -109,6 +109,33 @@ async fn run(command: Command, config: Config) -> Result<i32, Box<dyn std::error
             }
             return Ok(if checks.iter().all(|c| c.ok) { 0 } else { 1 });
         }
+        Command::Counts { repair } => {
+            let pool = db::connect(&config.database_url).await?;
+            let drift = db::counts::check(&pool).await?;
+            for m in &drift {
+                println!(
+                    "owner {} day {} {}: counted {} uploads, {} bytes; the rows say {} uploads, {} bytes",
+                    m.owner,
+                    app::dates::iso_minutes(m.day),
+                    m.status,
+                    m.counted.0,
+                    m.counted.1,
+                    m.actual.0,
+                    m.actual.1
+                );
+            }
+            match (drift.is_empty(), repair) {
+                (true, _) => println!("counts agree with the rows"),
+                (false, true) => {
+                    db::counts::rebuild(&pool).await?;
+                    println!("{} count(s) disagreed; rewritten from the rows", drift.len());
+                }
+                (false, false) => {
+                    println!("{} count(s) disagree with the rows; `server counts --repair` rewrites them", drift.len());
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Reconcile => {
             let pool = db::connect(&config.database_url).await?;
             let s3 = config.s3.client();

@@ -8,6 +8,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use leptos::prelude::{provide_context, Owner};
+use leptos::reactive::computed::ScopedFuture;
 use serde::Deserialize;
 
 use app::api::ApiError;
@@ -22,13 +24,27 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health))
         .route(LANDING_PATH, get(landing))
         .route("/admin/download/{id}", get(admin_download))
+        .layer(axum::middleware::from_fn(in_request_context))
+}
+
+/// Runs a plain route the way Leptos runs a server function: in an owner whose context holds the
+/// request's parts, so the refusals made on the way (`ApiError`s from the upload service, the
+/// database, `ApiError::admins_only`) are worded in the reader's language
+/// (`app::locale::current`).
+async fn in_request_context(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let owner = Owner::new();
+    owner.with(|| provide_context(parts.clone()));
+    owner.with(|| ScopedFuture::new(next.run(Request::from_parts(parts, body)))).await
 }
 
 /// 200 when the database answers and the bucket is reachable with our credentials, else 503.
 /// A bucket that browsers on our origin may not send to is `degraded` (200: the server itself is
 /// fine and should stay in service, but uploads from the page will fail until CORS is applied).
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let h = app::server::health::check(&state).await;
+/// `status` and `ok` are values for monitors and stay as they are; a reason is worded in the
+/// caller's language.
+async fn health(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let h = app::server::health::check(&state, app::locale::of_headers(&headers)).await;
     let outcome = |r: &Result<(), String>| match r {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.clone(),
@@ -67,9 +83,10 @@ async fn landing(
     headers: HeaderMap,
     query: Result<Query<Landing>, QueryRejection>,
 ) -> Redirect {
-    let back_with = |e: ApiError| Redirect::to(&format!("/profile?error={}", uri_encode(&e.to_string(), true)));
+    let locale = app::locale::of_headers(&headers);
+    let back_with = |e: ApiError| Redirect::to(&format!("/profile?error={}", uri_encode(&e.words(locale), true)));
     let Ok(Query(landing)) = query else {
-        return back_with(ApiError::Invalid("S3 sent us back without naming the file.".into()));
+        return back_with(service::landing_unnamed(locale));
     };
     let user = match signed_in(&state, &headers).await {
         Ok(Some(user)) => user,
@@ -89,14 +106,15 @@ async fn admin_download(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Redirect, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::Invalid(format!("The download link is malformed: {e}.")))?;
+    let locale = app::locale::of_headers(&headers);
+    let Path(id) = id.map_err(|e| service::malformed_download_link(locale, e))?;
     let user = signed_in(&state, &headers).await?.ok_or(ApiError::Unauthorized)?;
     if !user.is_admin() {
         return Err(ApiError::admins_only());
     }
     let row = match app::server::db::uploads::get(&state.db, &id).await? {
         Some(row) if row.status == app::model::UploadStatus::Completed => row,
-        _ => return Err(ApiError::NotFound("No completed upload has this id.".into())),
+        _ => return Err(service::no_completed_upload(locale)),
     };
     let url = state.s3.bucket().presign_get(
         &row.object_key,
@@ -122,7 +140,37 @@ pub async fn same_origin_only(State(state): State<AppState>, req: Request, next:
     };
     if !allowed {
         tracing::warn!(origin = ?origin, path = %req.uri().path(), "refused a cross-origin request");
-        return ApiError::Forbidden("Cross-origin requests are not accepted.".into()).into_response();
+        let locale = app::locale::of_headers(headers);
+        return ApiError::cross_origin(locale).into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain route's refusals are worded like a server function's: in the language the
+    /// request asks for, once it runs in the request's context.
+    #[tokio::test]
+    async fn plain_routes_answer_in_the_requests_language() {
+        use tower::ServiceExt;
+        let app: Router = Router::new()
+            .route("/refuse", get(|| async { ApiError::admins_only() }))
+            .route("/unauthorized", get(|| async { ApiError::Unauthorized }))
+            .layer(axum::middleware::from_fn(in_request_context));
+        let said = |path: &'static str, accept_language: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = http::Request::get(path).header("accept-language", accept_language);
+                let res = app.oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+                let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"].as_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(said("/refuse", "en").await, "Only administrators may do this.");
+        assert_eq!(said("/refuse", "fr").await, "Seuls les administrateurs peuvent faire cela.");
+        assert_eq!(said("/unauthorized", "de").await, "Please sign in first.");
+        assert_eq!(said("/unauthorized", "fr-FR").await, "Veuillez d'abord vous connecter.");
+    }
 }

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::ApiError;
 use crate::domain::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::i18n::{td_string, Locale};
 use crate::model::CurrentUser;
 
 /// Why an account form was refused, as the form's page shows it next to the field it concerns.
@@ -72,27 +73,47 @@ impl FormProblem {
         }
     }
 
+    /// The words shown beside the field, in the language of the page being made (see
+    /// [`crate::locale::current`]).
     pub fn message(self) -> String {
+        self.words(crate::locale::current())
+    }
+
+    /// The words in `locale`.
+    pub fn words(self, locale: Locale) -> String {
         match self {
-            FormProblem::WrongCredentials => ApiError::WrongCredentials.to_string(),
-            FormProblem::TooManyAttempts => TOO_MANY_ATTEMPTS.into(),
-            FormProblem::TooManySignUps => TOO_MANY_SIGN_UPS.into(),
-            FormProblem::BadEmail => "This is not an email address.".into(),
-            FormProblem::ShortPassword => format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
-            FormProblem::LongPassword => format!("The password may have at most {MAX_PASSWORD_LEN} characters."),
-            FormProblem::EmailTaken => EMAIL_TAKEN.into(),
-            FormProblem::SignUpClosed => SIGN_UP_CLOSED.into(),
-            FormProblem::BadInvite => BAD_INVITE.into(),
-            FormProblem::Unavailable => "The service is not available right now; please try again.".into(),
+            FormProblem::WrongCredentials => ApiError::WrongCredentials.words(locale),
+            FormProblem::TooManyAttempts => td_string!(locale, errors.form.too_many_attempts).to_owned(),
+            FormProblem::TooManySignUps => td_string!(locale, errors.form.too_many_sign_ups).to_owned(),
+            FormProblem::BadEmail => td_string!(locale, errors.form.bad_email).to_owned(),
+            FormProblem::ShortPassword => {
+                td_string!(locale, errors.form.short_password, min = MIN_PASSWORD_LEN).to_string()
+            }
+            FormProblem::LongPassword => {
+                td_string!(locale, errors.form.long_password, max = MAX_PASSWORD_LEN).to_string()
+            }
+            FormProblem::EmailTaken => td_string!(locale, errors.form.email_taken).to_owned(),
+            FormProblem::SignUpClosed => td_string!(locale, errors.form.sign_up_closed).to_owned(),
+            FormProblem::BadInvite => td_string!(locale, errors.form.bad_invite).to_owned(),
+            FormProblem::Unavailable => td_string!(locale, errors.form.unavailable).to_owned(),
+        }
+    }
+
+    /// The refusal a server function answers with for this problem, worded for the request being
+    /// answered. [`problem_of`] reads the problem back from these words.
+    #[cfg(feature = "ssr")]
+    pub(crate) fn refusal(self) -> ApiError {
+        let words = self.message();
+        match self {
+            FormProblem::TooManyAttempts | FormProblem::TooManySignUps => ApiError::RateLimited(words),
+            FormProblem::EmailTaken => ApiError::Conflict(words),
+            FormProblem::SignUpClosed | FormProblem::BadInvite => ApiError::Forbidden(words),
+            FormProblem::WrongCredentials => ApiError::WrongCredentials,
+            FormProblem::BadEmail | FormProblem::ShortPassword | FormProblem::LongPassword => ApiError::Invalid(words),
+            FormProblem::Unavailable => ApiError::Unavailable(words),
         }
     }
 }
-
-const EMAIL_TAKEN: &str = "An account with this email exists already; please sign in.";
-const TOO_MANY_SIGN_UPS: &str = "Too many accounts were made from this address; please wait 15 minutes.";
-const TOO_MANY_ATTEMPTS: &str = "Too many failed sign-ins; please wait 15 minutes and try again.";
-const SIGN_UP_CLOSED: &str = "Sign-up is closed; ask an administrator for an account.";
-const BAD_INVITE: &str = "This invitation link is not valid (any more).";
 
 /// Answers a browser's plain form post that failed with a redirect back to the form, naming the
 /// problem and keeping the email typed; other callers (scripts, tests) get the error and its status.
@@ -133,10 +154,11 @@ pub fn form_urlencoded_component(s: &str) -> String {
 fn problem_of(e: &ApiError, invalid: FormProblem) -> FormProblem {
     match e {
         ApiError::WrongCredentials => FormProblem::WrongCredentials,
-        ApiError::RateLimited(m) if m == TOO_MANY_SIGN_UPS => FormProblem::TooManySignUps,
+        // Made by `FormProblem::refusal` in this same request, so in the same language.
+        ApiError::RateLimited(m) if *m == FormProblem::TooManySignUps.message() => FormProblem::TooManySignUps,
         ApiError::RateLimited(_) => FormProblem::TooManyAttempts,
         ApiError::Conflict(_) => FormProblem::EmailTaken,
-        ApiError::Forbidden(m) if m == BAD_INVITE => FormProblem::BadInvite,
+        ApiError::Forbidden(m) if *m == FormProblem::BadInvite.message() => FormProblem::BadInvite,
         ApiError::Forbidden(_) => FormProblem::SignUpClosed,
         ApiError::Invalid(_) => invalid,
         _ => FormProblem::Unavailable,
@@ -192,26 +214,27 @@ async fn sign_up_inner(email: String, password: String, invite: Option<String>) 
         let state = ctx::state()?;
         let invite = invite.filter(|i| !i.is_empty());
         if invite.is_none() && !state.config.signup_enabled {
-            return Err(ApiError::Forbidden(SIGN_UP_CLOSED.into()));
+            return Err(FormProblem::SignUpClosed.refusal());
         }
-        let email = Email::parse(&email).map_err(|e| ApiError::Invalid(e.to_string()))?;
-        let password = Password::new(password).map_err(|e| ApiError::Invalid(e.to_string()))?;
+        let locale = crate::locale::current();
+        let email = Email::parse(&email).map_err(|e| ApiError::Invalid(e.words(locale)))?;
+        let password = Password::new(password).map_err(|e| ApiError::Invalid(e.words(locale)))?;
         if users::by_email(&state.db, &email).await?.is_some() {
-            return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
+            return Err(FormProblem::EmailTaken.refusal());
         }
         // Every sign-up that gets this far costs a password hash: counted per address.
         let address_key = format!("sign-up:{}", client_address(state.config.trust_forwarded_for));
         let now = crate::server::db::now_millis();
         let since = now - auth::ATTEMPT_WINDOW.as_millis() as i64;
         if !attempts::take(&state.db, &address_key, state.config.signups_per_address, since, now).await? {
-            return Err(ApiError::RateLimited(TOO_MANY_SIGN_UPS.into()));
+            return Err(FormProblem::TooManySignUps.refusal());
         }
         let hash = auth::hashing(move || auth::hash_password(password.as_str())).await?;
         // The invitation is taken last, in the database: of two sign-ups racing with it (on one
         // server or two) exactly one is the admin, and a sign-up that fails gives it back.
         let as_admin = match &invite {
             Some(token) if invites::claim(&state.db, token).await? => true,
-            Some(_) => return Err(ApiError::Forbidden(BAD_INVITE.into())),
+            Some(_) => return Err(FormProblem::BadInvite.refusal()),
             None => false,
         };
         let role = if as_admin { Role::Admin } else { Role::User };
@@ -221,7 +244,7 @@ async fn sign_up_inner(email: String, password: String, invite: Option<String>) 
         }
         let user = created.map_err(|e| match e {
             // Someone else took it between the look-up and now.
-            CreateError::EmailTaken => ApiError::Conflict(EMAIL_TAKEN.into()),
+            CreateError::EmailTaken => FormProblem::EmailTaken.refusal(),
             CreateError::Db(e) => Failure::from(e).into(),
         })?;
         if as_admin {
@@ -280,7 +303,7 @@ async fn sign_in_inner(email: String, password: String) -> Result<(), ApiError> 
         if attempts::blocked(&state.db, &account_key, ACCOUNT_LIMIT, since).await?
             || attempts::blocked(&state.db, &address_key, ADDRESS_LIMIT, since).await?
         {
-            return Err(ApiError::RateLimited(TOO_MANY_ATTEMPTS.into()));
+            return Err(FormProblem::TooManyAttempts.refusal());
         }
         // An address that cannot be an account's is looked up like an unknown one: same answer, same time.
         let user = match Email::parse(&email) {
@@ -316,4 +339,50 @@ pub async fn sign_out() -> Result<(), ApiError> {
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_has_english_words_as_before_and_french_ones() {
+        assert_eq!(FormProblem::WrongCredentials.words(Locale::en), "Wrong email or password.");
+        assert_eq!(FormProblem::BadEmail.words(Locale::en), "This is not an email address.");
+        assert_eq!(FormProblem::ShortPassword.words(Locale::en), "The password needs at least 10 characters.");
+        assert_eq!(
+            FormProblem::ShortPassword.words(Locale::fr),
+            "Le mot de passe doit comporter au moins 10 caractères."
+        );
+        for p in FormProblem::ALL {
+            assert_eq!(FormProblem::from_code(p.code()), Some(p));
+            assert_ne!(p.words(Locale::fr), p.words(Locale::en), "{p:?}");
+            // Outside a request (tests, the log) the page's words are the English ones.
+            assert_eq!(p.message(), p.words(Locale::en), "{p:?}");
+        }
+    }
+
+    /// The refusals are worded in the request's language, and read back as the same problem.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn refusals_read_back_as_their_problem_in_either_language() {
+        for accept_language in ["en", "fr"] {
+            crate::api::error::in_request(accept_language, || {
+                for p in [
+                    FormProblem::TooManyAttempts,
+                    FormProblem::TooManySignUps,
+                    FormProblem::EmailTaken,
+                    FormProblem::SignUpClosed,
+                    FormProblem::BadInvite,
+                    FormProblem::WrongCredentials,
+                ] {
+                    let refusal = p.refusal();
+                    assert_eq!(refusal.message(), p.message(), "{accept_language}: {p:?}");
+                    assert_eq!(problem_of(&refusal, FormProblem::BadEmail), p, "{accept_language}: {p:?}");
+                }
+            });
+        }
+        let french = crate::api::error::in_request("fr", || FormProblem::BadInvite.refusal());
+        assert_eq!(french.message(), "Ce lien d'invitation n'est pas (ou plus) valide.");
+    }
 }

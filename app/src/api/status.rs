@@ -15,5 +15,5 @@ pub async fn get_limits() -> Result<Limits, ApiError> {
 
 #[server(endpoint = "status/health")]
 pub async fn check_health() -> Result<Health, ApiError> {
-    ctx::answer(async move { Ok(crate::server::health::check(&ctx::state()?).await) }).await
+    ctx::answer(async move { Ok(crate::server::health::check(&ctx::state()?, crate::locale::current()).await) }).await
 }

@@ -8,24 +8,27 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, FormData, ProgressEvent, XmlHttpRequest};
 
-fn js_words(e: JsValue) -> String {
+use crate::i18n::{td_string, Locale};
+
+/// The browser's own words for what went wrong (in its language), or ours in `locale`.
+fn js_words(e: JsValue, locale: Locale) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|err| String::from(err.message())))
-        .unwrap_or_else(|| "unknown error".to_owned())
+        .unwrap_or_else(|| td_string!(locale, drop.unknown_error).to_owned())
 }
 
 /// `[start, end)` of a file, without reading it: the browser reads it only when it sends or
 /// hashes it.
-pub fn slice(blob: &Blob, start: u64, end: u64) -> Result<Blob, String> {
-    blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(js_words)
+pub fn slice(blob: &Blob, start: u64, end: u64, locale: Locale) -> Result<Blob, String> {
+    blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(|e| js_words(e, locale))
 }
 
 /// base64 SHA-256 of a blob, by WebCrypto (off the main thread, in native code). The blob is read
 /// whole, so callers hash at most a part or a file below the multipart threshold at a time.
-pub async fn sha256_b64(blob: &Blob) -> Result<String, String> {
-    let cant = |e: JsValue| format!("The browser could not read the file ({}).", js_words(e));
+pub async fn sha256_b64(blob: &Blob, locale: Locale) -> Result<String, String> {
+    let cant = |e: JsValue| td_string!(locale, drop.cannot_read, detail = js_words(e, locale));
     let buffer = JsFuture::from(blob.array_buffer()).await.map_err(cant)?;
-    let subtle = web_sys::window().ok_or("no window")?.crypto().map_err(cant)?.subtle();
+    let subtle = web_sys::window().ok_or(td_string!(locale, drop.no_window))?.crypto().map_err(cant)?.subtle();
     let digest = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(cant)?;
     let digest = JsFuture::from(digest).await.map_err(cant)?;
     Ok(crate::model::base64(&js_sys::Uint8Array::new(&digest).to_vec()))
@@ -43,14 +46,17 @@ pub enum Body {
 pub type Answer = (u16, String);
 
 /// Starts a request; `progress` gets the bytes of the body sent so far and the body's size. The
-/// returned future ends when the request does, however it ends; abort it through the XHR.
+/// returned future ends when the request does, however it ends; abort it through the XHR. A
+/// request that cannot start is told in `locale` where the browser gives no words.
 pub fn send(
     method: &str,
     url: &str,
     headers: &[(String, String)],
     body: Body,
     mut progress: Box<dyn FnMut(f64, f64)>,
+    locale: Locale,
 ) -> Result<(XmlHttpRequest, impl Future<Output = Answer>), String> {
+    let js_words = |e: JsValue| js_words(e, locale);
     let xhr = XmlHttpRequest::new().map_err(js_words)?;
     xhr.open(method, url).map_err(js_words)?;
     for (name, value) in headers {

@@ -4,11 +4,16 @@
 //! below (WASM only) turns its commands into hashing, XHRs and server calls and feeds their
 //! outcomes back; the view renders the queue's [`FileView`]s and forwards clicks. The state the
 //! view reads is plain values, so the same markup renders on the server.
+//!
+//! Its words are in the page's language, read once when the island starts
+//! ([`crate::locale::current`]: the request's on the server, `<html lang>` in the browser, which
+//! the server wrote from the same request) and carried in [`Board::locale`].
 
 use leptos::prelude::*;
 
+use crate::i18n::{td_string, Locale};
 use crate::meter::{speed_words, Meter};
-use crate::model::{human_size, Limits};
+use crate::model::{human_size_in, Limits};
 use crate::upload_queue::{Event, FileId, FileView, Phase, Totals};
 
 /// Minutes this computer's clock is off the server's, when more than five: signatures are made on
@@ -21,6 +26,8 @@ pub fn clock_warning(local_ms: i64, server_ms: i64) -> Option<i64> {
 /// What the view reads; the runtime writes it after each batch of events.
 #[derive(Clone, Copy)]
 struct Board {
+    /// The language of every word the island shows or says.
+    locale: Locale,
     ids: RwSignal<Vec<FileId>>,
     rows: StoredValue<Vec<(FileId, RwSignal<FileView>)>>,
     totals: RwSignal<Totals>,
@@ -73,13 +80,13 @@ impl Board {
                 }
                 if meter.sample(now_ms, v.sent) {
                     any_new = true;
-                    words.set(speed_words(meter.rate(), v.size.saturating_sub(v.sent)));
+                    words.set(speed_words(meter.rate(), v.size.saturating_sub(v.sent), self.locale));
                 }
                 overall += meter.rate();
             }
         });
         if any_new || overall == 0 {
-            let words = speed_words(overall, totals.total.saturating_sub(totals.sent));
+            let words = speed_words(overall, totals.total.saturating_sub(totals.sent), self.locale);
             if self.overall_speed.with_untracked(|w| *w != words) {
                 self.overall_speed.set(words);
             }
@@ -90,12 +97,14 @@ impl Board {
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn show(&self, owner: &Owner, views: Vec<FileView>, totals: Totals) {
         let ids: Vec<FileId> = views.iter().map(|v| v.id).collect();
+        let locale = self.locale;
+        let say = |v: &FileView| td_string!(locale, drop.file_phase, name = &v.name, phase = v.phase.label(locale));
         let mut said = vec![];
         for view in views {
             match self.row(view.id) {
                 Some(signal) => {
                     if signal.with_untracked(|old| old.phase != view.phase) && announced(view.phase) {
-                        said.push(format!("{}: {}.", view.name, view.phase.word()));
+                        said.push(say(&view));
                     }
                     if signal.with_untracked(|old| *old != view) {
                         signal.set(view);
@@ -103,7 +112,7 @@ impl Board {
                 }
                 None => {
                     if announced(view.phase) {
-                        said.push(format!("{}: {}.", view.name, view.phase.word()));
+                        said.push(say(&view));
                     }
                     let id = view.id;
                     let words = owner.with(|| RwSignal::new(String::new()));
@@ -188,7 +197,9 @@ fn limits() -> Limits {
 #[island]
 pub fn Dropzone() -> impl IntoView {
     let limits = limits();
+    let locale = crate::locale::current();
     let board = Board {
+        locale,
         ids: RwSignal::new(vec![]),
         rows: StoredValue::new(vec![]),
         totals: RwSignal::new(Totals::default()),
@@ -219,7 +230,7 @@ pub fn Dropzone() -> impl IntoView {
         if t.counted_files == 0 {
             String::new()
         } else {
-            format!("{} of {} files uploaded.", t.done_files, t.counted_files)
+            td_string!(locale, drop.files_uploaded, done = t.done_files, total = t.counted_files)
         }
     };
     // A drop anywhere on the page reaches the window's listener (see `runtime::start`), which
@@ -260,36 +271,39 @@ pub fn Dropzone() -> impl IntoView {
         >
             <input type="file" multiple id="file-input" class="visually-hidden" on:change=on_pick/>
             <label for="file-input" class="drop-target">
-                <strong>"Drop files or folders here"</strong>", paste, or "<span class="pick">"choose files"</span>
-                <span class="hint">{format!("Files {}.", limits.describe())}</span>
+                <strong>{td_string!(locale, drop.drop_here)}</strong>{td_string!(locale, drop.paste_or)}
+                <span class="pick">{td_string!(locale, drop.choose_files)}</span>
+                <span class="hint">{td_string!(locale, drop.limits_hint, limits = limits.describe_in(locale))}</span>
             </label>
             <input type="file" multiple id="folder-input" class="visually-hidden" node_ref=folder_input on:change=on_pick/>
-            <label for="folder-input" class="pick-folder">"Choose a folder"</label>
+            <label for="folder-input" class="pick-folder">{td_string!(locale, drop.choose_folder)}</label>
         </div>
         <div class="drop-overlay" aria-hidden="true" hidden=move || !board.page_drag.get()>
-            <p>"Drop to upload"</p>
+            <p>{td_string!(locale, drop.drop_to_upload)}</p>
         </div>
         // Shown and hidden rather than mounted and unmounted: attributes cost the page's WASM far
         // less than conditional views, and a button keeps its place (and the focus near it).
         <div class="overall" data-testid="overall" hidden=move || board.totals.get().counted_files == 0>
             <progress
-                aria-label="All files"
+                aria-label=td_string!(locale, drop.all_files)
                 max=move || board.totals.get().total.max(1)
                 value=move || board.totals.get().sent
             ></progress>
             <span>{move || {
                 let t = board.totals.get();
-                format!("{} of {} ({}%)", human_size(t.sent), human_size(t.total), t.sent * 100 / t.total.max(1))
+                let (sent, total) = (human_size_in(t.sent, locale), human_size_in(t.total, locale));
+                td_string!(locale, drop.overall_progress, sent = sent, total = total, percent = t.sent * 100 / t.total.max(1))
             }}</span>
             <span class="speed" data-testid="overall-speed">{move || board.overall_speed.get()}</span>
-            <button type="button" class="small" hidden=move || !any_active() on:click=move |_| send_event(Event::CancelAll)>"Cancel all"</button>
-            <button type="button" class="small" hidden=move || !any_finished() on:click=move |_| send_event(Event::ClearFinished)>"Clear finished"</button>
+            <button type="button" class="small" hidden=move || !any_active() on:click=move |_| send_event(Event::CancelAll)>{td_string!(locale, drop.cancel_all)}</button>
+            <button type="button" class="small" hidden=move || !any_finished() on:click=move |_| send_event(Event::ClearFinished)>{td_string!(locale, drop.clear_finished)}</button>
         </div>
         <p class="flash error" role="alert" hidden=move || board.clock_off_minutes.get().is_none()>
-            {move || board.clock_off_minutes.get().map(|m| format!(
-                "This computer's clock is {} minutes {} the server's; if uploads fail, set the clock right.",
-                m.abs(), if m > 0 { "ahead of" } else { "behind" }
-            ))}
+            {move || board.clock_off_minutes.get().map(|m| if m > 0 {
+                td_string!(locale, drop.clock_ahead, minutes = m.abs())
+            } else {
+                td_string!(locale, drop.clock_behind, minutes = m.abs())
+            })}
         </p>
         <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
         <p class="visually-hidden" aria-live="polite" data-testid="file-announce">{move || board.said.get()}</p>
@@ -297,7 +311,7 @@ pub fn Dropzone() -> impl IntoView {
             <For each=move || board.ids.get() key=|id| *id let:id>
                 {board.row(id).map(|row| {
                     let speed = board.speed(id).unwrap_or_else(|| RwSignal::new(String::new()));
-                    view! { <QueueRow row=row speed=speed thumb=board.thumb(id)/> }
+                    view! { <QueueRow row=row speed=speed thumb=board.thumb(id) locale=locale/> }
                 })}
             </For>
         </ul>
@@ -305,13 +319,15 @@ pub fn Dropzone() -> impl IntoView {
 }
 
 #[component]
-fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<String>) -> impl IntoView {
+fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<String>, locale: Locale) -> impl IntoView {
     let (id, name, size) = row.with_untracked(|v| (v.id, v.name.clone(), v.size));
     let phase = move || row.with(|v| v.phase);
     let parts = move || row.with(|v| (v.parts_total > 0).then(|| format!("{}/{}", v.parts_done, v.parts_total)));
     let percent = move || {
         row.with(|v| match v.phase {
-            Phase::Uploading | Phase::Paused if v.size > 0 => format!("{}%", v.sent * 100 / v.size),
+            Phase::Uploading | Phase::Paused if v.size > 0 => {
+                td_string!(locale, drop.percent, percent = v.sent * 100 / v.size)
+            }
             _ => String::new(),
         })
     };
@@ -347,17 +363,17 @@ fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<Stri
                 {thumb.map(|src| view! { <img class="thumb" src=src alt="" width="28" height="28"/> })}
                 {name.clone()}
             </span>
-            <span class="size">{human_size(size)}</span>
-            <progress aria-label=format!("Upload of {name}") max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
-            <span class="phase" data-testid="phase">{move || phase().word()}</span>
+            <span class="size">{human_size_in(size, locale)}</span>
+            <progress aria-label=td_string!(locale, drop.upload_of, name = &name) max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
+            <span class="phase" data-testid="phase">{move || phase().label(locale)}</span>
             <span class="percent">{percent}</span>
             <span class="speed">{move || speed.get()}</span>
             <span class="actions">
-                {button("Pause", |v| v.can_pause, |file| Event::Pause { file }, 0)}
-                {button("Resume", |v| v.can_resume, |file| Event::Resume { file }, 1)}
-                {button("Cancel", |v| v.can_cancel, |file| Event::Cancel { file }, 2)}
-                {button("Retry", |v| v.can_retry, |file| Event::Retry { file }, 3)}
-                {button("Remove", |v| v.can_remove, |file| Event::Remove { file }, 4)}
+                {button(td_string!(locale, drop.pause), |v| v.can_pause, |file| Event::Pause { file }, 0)}
+                {button(td_string!(locale, drop.resume), |v| v.can_resume, |file| Event::Resume { file }, 1)}
+                {button(td_string!(locale, drop.cancel), |v| v.can_cancel, |file| Event::Cancel { file }, 2)}
+                {button(td_string!(locale, drop.retry), |v| v.can_retry, |file| Event::Retry { file }, 3)}
+                {button(td_string!(locale, drop.remove), |v| v.can_remove, |file| Event::Remove { file }, 4)}
             </span>
             <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
         </li>
@@ -380,6 +396,7 @@ mod runtime {
     use crate::components::browser::{self, Body};
     use crate::components::wire::{self, Args};
     use crate::components::{history, wire::json_string};
+    use crate::i18n::{td_string, Locale};
     use crate::model::{Limits, SendPlan};
     use crate::upload_queue::{Command, Event, FileId, FileView, Queue, QueueConfig};
 
@@ -483,7 +500,10 @@ mod runtime {
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
             *r.borrow_mut() = Some(Runtime {
-                queue: Queue::new(QueueConfig { sign_ahead: SIGN_AHEAD, ..QueueConfig::new(limits) }, seed),
+                queue: Queue::new(
+                    QueueConfig { sign_ahead: SIGN_AHEAD, locale: board.locale, ..QueueConfig::new(limits) },
+                    seed,
+                ),
                 board,
                 owner,
                 files: ById::new(),
@@ -496,10 +516,10 @@ mod runtime {
         let offline = window_event_listener(leptos::ev::offline, |_| dispatch(Input::Event(Event::Offline)));
         let online = window_event_listener(leptos::ev::online, |_| dispatch(Input::Event(Event::Online)));
         // Leaving the page mid-upload loses the queue: ask first.
-        let leaving = window_event_listener(leptos::ev::beforeunload, |ev| {
+        let leaving = window_event_listener(leptos::ev::beforeunload, move |ev| {
             if with_rt(|rt| rt.queue.in_flight()).unwrap_or(false) {
                 ev.prevent_default();
-                ev.set_return_value("Uploads are in progress.");
+                ev.set_return_value(td_string!(board.locale, drop.leaving));
             }
         });
         if !browser::online() {
@@ -636,6 +656,11 @@ mod runtime {
         RUNTIME.with(|r| r.borrow_mut().as_mut().map(f))
     }
 
+    /// The page's language, for the words the runtime writes itself.
+    fn locale() -> Locale {
+        with_rt(|rt| rt.board.locale).unwrap_or_default()
+    }
+
     fn file(id: FileId) -> Option<File> {
         with_rt(|rt| rt.files.get(&id).cloned().flatten()).flatten()
     }
@@ -653,7 +678,7 @@ mod runtime {
 
     /// A call that answers nothing the page needs beyond success.
     async fn call_with_id(endpoint: &'static str, upload_id: String) -> Result<wasm_bindgen::JsValue, String> {
-        wire::call(endpoint, Args::Form(&[("id", Some(upload_id))])).await
+        wire::call(endpoint, Args::Form(&[("id", Some(upload_id))]), locale()).await
     }
 
     /// Confirm and complete answer the upload's row: it joins the history at once.
@@ -661,7 +686,7 @@ mod runtime {
         match answer {
             Ok(row) => {
                 if let Some(row) = wire::upload_row(&row) {
-                    history::prepend(&row);
+                    history::prepend(&row, locale());
                 }
                 event(Event::Confirmed { file: id })
             }
@@ -669,8 +694,14 @@ mod runtime {
         }
     }
 
-    const LOST: &str = "The file is no longer available; please add it again.";
-    const UNREADABLE: &str = "The server's answer could not be read; please try again.";
+    /// The File object is gone (the file was removed from the list meanwhile).
+    fn lost() -> String {
+        td_string!(locale(), drop.lost).to_owned()
+    }
+
+    fn unreadable() -> String {
+        td_string!(locale(), drop.unreadable).to_owned()
+    }
 
     fn run(command: Command) {
         match command {
@@ -679,7 +710,7 @@ mod runtime {
                 next_hash();
             }
             Command::RequestTicket { file: id, sha256, first_part_sha256 } => {
-                let Some(f) = file(id) else { return event(Event::TicketFailed { file: id, message: LOST.into() }) };
+                let Some(f) = file(id) else { return event(Event::TicketFailed { file: id, message: lost() }) };
                 let last_modified = first_part_sha256.as_ref().map(|_| f.last_modified() as i64);
                 spawn_local(async move {
                     let fields = [
@@ -690,8 +721,8 @@ mod runtime {
                         ("last_modified", last_modified.map(|m| m.to_string())),
                         ("first_part_sha256", first_part_sha256),
                     ];
-                    let answer = wire::call("uploads/request", Args::Form(&fields)).await;
-                    let answer = answer.and_then(|v| wire::ticket(&v).ok_or_else(|| UNREADABLE.to_owned()));
+                    let answer = wire::call("uploads/request", Args::Form(&fields), locale()).await;
+                    let answer = answer.and_then(|v| wire::ticket(&v).ok_or_else(unreadable));
                     match answer {
                         Ok(ticket) => {
                             let off = super::clock_warning(browser::now_ms(), ticket.server_time);
@@ -742,15 +773,15 @@ mod runtime {
                     .collect();
                 let body = format!(r#"{{"id":{},"parts":[{}]}}"#, json_string(&upload_id), parts.join(","));
                 spawn_local(async move {
-                    let answer = wire::call("uploads/parts", Args::Json(body)).await;
-                    match answer.and_then(|v| wire::part_urls(&v).ok_or_else(|| UNREADABLE.to_owned())) {
+                    let answer = wire::call("uploads/parts", Args::Json(body), locale()).await;
+                    match answer.and_then(|v| wire::part_urls(&v).ok_or_else(unreadable)) {
                         Ok(urls) => event(Event::PartsSigned { file: id, urls }),
                         Err(message) => event(Event::SignFailed { file: id, message }),
                     }
                 });
             }
             Command::SendPart { file: id, part, url, start, end } => {
-                let body = file(id).ok_or(LOST.to_owned()).and_then(|f| browser::slice(&f, start, end));
+                let body = file(id).ok_or_else(lost).and_then(|f| browser::slice(&f, start, end, locale()));
                 let body = match body {
                     Ok(b) => b,
                     Err(_) => return event(Event::PartFailed { file: id, part, status: 0, body: String::new() }),
@@ -794,7 +825,7 @@ mod runtime {
             }),
             Command::ReportFailure { upload_id, reason } => spawn_local(async move {
                 let fields = [("id", Some(upload_id)), ("reason", Some(reason))];
-                let _ = wire::call("uploads/failed", Args::Form(&fields)).await;
+                let _ = wire::call("uploads/failed", Args::Form(&fields), locale()).await;
             }),
             Command::Wake { at_ms } => browser::after(at_ms - browser::now_ms(), || event(Event::Tick)),
             Command::Finished { .. } => {}
@@ -827,7 +858,7 @@ mod runtime {
                 progress(loaded, total);
             }
         };
-        match browser::send(method, url, headers, body, Box::new(progress)) {
+        match browser::send(method, url, headers, body, Box::new(progress), locale()) {
             Ok((xhr, finished)) => {
                 with_rt(|rt| rt.requests.entry(id).push(xhr.clone()));
                 spawn_local(async move {
@@ -859,14 +890,16 @@ mod runtime {
         spawn_local(async move {
             let outcome = match &job {
                 Command::HashFile { file: id } => match file(*id) {
-                    Some(f) => browser::sha256_b64(&f).await.map(|sha256| Event::FileHashed { file: *id, sha256 }),
-                    None => Err(LOST.to_owned()),
+                    Some(f) => {
+                        browser::sha256_b64(&f, locale()).await.map(|sha256| Event::FileHashed { file: *id, sha256 })
+                    }
+                    None => Err(lost()),
                 }
                 .map_err(|message| Event::HashFailed { file: *id, message }),
                 Command::HashPart { file: id, part, start, end } => {
-                    let blob = file(*id).ok_or(LOST.to_owned()).and_then(|f| browser::slice(&f, *start, *end));
+                    let blob = file(*id).ok_or_else(lost).and_then(|f| browser::slice(&f, *start, *end, locale()));
                     let sum = match blob {
-                        Ok(b) => browser::sha256_b64(&b).await,
+                        Ok(b) => browser::sha256_b64(&b, locale()).await,
                         Err(e) => Err(e),
                     };
                     sum.map(|sha256| Event::PartHashed { file: *id, part: *part, sha256 })

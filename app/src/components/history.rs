@@ -4,7 +4,8 @@
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlTableElement};
 
-use crate::components::upload_list::cells;
+use crate::components::upload_list::{cells, status_word};
+use crate::i18n::Locale;
 use crate::model::UploadRow;
 
 fn cell(doc: &Document, text: &str, class: Option<&str>) -> Option<Element> {
@@ -16,8 +17,9 @@ fn cell(doc: &Document, text: &str, class: Option<&str>) -> Option<Element> {
     Some(td)
 }
 
-/// Puts `row` at the top of the history, replacing an older line for the same upload.
-pub fn prepend(row: &UploadRow) -> Option<()> {
+/// Puts `row` at the top of the history, replacing an older line for the same upload; its words
+/// in `locale`, the page's.
+pub fn prepend(row: &UploadRow, locale: Locale) -> Option<()> {
     let doc = web_sys::window()?.document()?;
     let table: HtmlTableElement = doc.get_element_by_id("history")?.dyn_into().ok()?;
     let body = table.t_bodies().item(0)?;
@@ -31,17 +33,18 @@ pub fn prepend(row: &UploadRow) -> Option<()> {
     tr.set_attribute("data-id", &row.id).ok()?;
     let badge = doc.create_element("span").ok()?;
     badge.set_class_name(&format!("badge {status}"));
-    badge.set_text_content(Some(status));
+    badge.set_text_content(Some(status_word(row.status, locale)));
     let status_cell = cell(&doc, "", None)?;
     status_cell.append_child(&badge).ok()?;
     // The moment in the reader's own time zone, like the rows the page script localised.
     let time = doc.create_element("time").ok()?;
     time.set_attribute("datetime", &crate::dates::iso_minutes(c.at)).ok()?;
-    // The same words as the page script's (`app::LOCAL_TIMES`).
+    // The same words as the page script's (`app::LOCAL_TIMES`): in the page's language.
     let style = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&style, &"dateStyle".into(), &"medium".into());
     let _ = js_sys::Reflect::set(&style, &"timeStyle".into(), &"short".into());
-    let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at as f64)).to_locale_string("default", &style);
+    let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at as f64))
+        .to_locale_string(leptos_i18n::Locale::as_str(locale), &style);
     time.set_text_content(Some(&String::from(local)));
     let time_cell = cell(&doc, "", None)?;
     time_cell.append_child(&time).ok()?;

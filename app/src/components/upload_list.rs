@@ -1,17 +1,37 @@
 use leptos::prelude::*;
 
 use crate::dates::{iso_minutes, utc_minutes};
-use crate::model::{human_size, SigningMethod, UploadRow, UploadStatus};
+use crate::i18n::{td_string, Locale};
+use crate::model::{human_size_in, SigningMethod, UploadRow, UploadStatus};
+
+/// The status as a badge shows it, in `locale` (`data-status` and the class keep the machine word).
+pub fn status_word(status: UploadStatus, locale: Locale) -> &'static str {
+    match status {
+        UploadStatus::Pending => td_string!(locale, common.status.pending),
+        UploadStatus::Completed => td_string!(locale, common.status.completed),
+        UploadStatus::Failed => td_string!(locale, common.status.failed),
+        UploadStatus::Expired => td_string!(locale, common.status.expired),
+        UploadStatus::Cancelled => td_string!(locale, common.status.cancelled),
+    }
+}
 
 /// The signed-in user's uploads, newest first. Names are text nodes: always escaped. The table is
 /// always there (hidden while empty): the dropzone adds each file it finishes to its top.
 #[component]
 pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
+    let locale = crate::locale::current();
     let empty = rows.is_empty();
     view! {
-        <p class="notice" data-testid="no-uploads" id="no-uploads" hidden=!empty>"No uploads yet."</p>
+        <p class="notice" data-testid="no-uploads" id="no-uploads" hidden=!empty>{td_string!(locale, pages.uploads.none)}</p>
         <table class="uploads cards" data-testid="upload-list" id="history" hidden=empty>
-            <thead><tr><th>"File"</th><th>"Size"</th><th>"Status"</th><th>"Uploaded"</th></tr></thead>
+            <thead>
+                <tr>
+                    <th>{td_string!(locale, pages.uploads.file)}</th>
+                    <th>{td_string!(locale, pages.uploads.size)}</th>
+                    <th>{td_string!(locale, pages.uploads.status)}</th>
+                    <th>{td_string!(locale, pages.uploads.uploaded)}</th>
+                </tr>
+            </thead>
             <tbody>
                 {rows.into_iter().map(|r| {
                     let c = cells(&r);
@@ -19,13 +39,13 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
                     let id = r.id.clone();
                     // A large upload cut short (a reload, a closed tab) waits on S3 for its file.
                     let resumable = (r.status == UploadStatus::Pending && r.method == SigningMethod::Multipart)
-                        .then(|| view! { <span class="hint">" unfinished: choose the same file again to resume"</span> });
+                        .then(|| view! { <span class="hint">{format!(" {}", td_string!(locale, pages.uploads.resumable))}</span> });
                     view! {
                         <tr data-status=status data-id=id>
                             <td class="name">{r.file_name}</td>
                             <td>{c.size}</td>
                             <td>
-                                <span class=format!("badge {status}")>{status}</span>{resumable}
+                                <span class=format!("badge {status}")>{status_word(r.status, locale)}</span>{resumable}
                                 {r.error.filter(|_| status != "completed").map(|e| view! { <span class="reason">{e}</span> })}
                             </td>
                             <td><Moment ms=c.at/></td>
@@ -44,7 +64,8 @@ pub fn Moment(ms: i64) -> impl IntoView {
     view! { <time datetime=iso_minutes(ms)>{utc_minutes(ms)}</time> }
 }
 
-/// The words of a history row, the same on the server's page and in the row the dropzone adds.
+/// The words of a history row, the same on the server's page and in the row the dropzone adds:
+/// in the language of the page (see [`crate::locale::current`]).
 pub struct Cells {
     pub size: String,
     /// Unix milliseconds: confirmed, else created.
@@ -53,7 +74,7 @@ pub struct Cells {
 
 pub fn cells(r: &UploadRow) -> Cells {
     Cells {
-        size: human_size(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64),
+        size: human_size_in(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64, crate::locale::current()),
         at: r.confirmed_at.unwrap_or(r.created_at),
     }
 }

@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::XmlHttpRequest;
 
+use crate::i18n::{td_string, Locale};
 use crate::model::{PartUrl, PartUrls, SendPlan, UploadRow, UploadStatus, UploadTicket};
 
 /// What a call sends: form fields (the default server-function encoding) or a JSON body.
@@ -17,13 +18,14 @@ pub enum Args<'a> {
     Json(String),
 }
 
-const UNREACHABLE: &str = "The server could not be reached; check the connection and try again.";
-const UNREADABLE: &str = "The server's answer could not be read; please try again.";
-
-/// POSTs to `/api/<endpoint>`; the parsed answer, or the server's own words for a refusal.
-pub async fn call(endpoint: &str, args: Args<'_>) -> Result<JsValue, String> {
-    let xhr = XmlHttpRequest::new().map_err(|_| UNREACHABLE.to_owned())?;
-    xhr.open("POST", &format!("/api/{endpoint}")).map_err(|_| UNREACHABLE.to_owned())?;
+/// POSTs to `/api/<endpoint>`; the parsed answer, or the server's own words for a refusal (in the
+/// request's language, which the browser's cookie or `Accept-Language` tells the server). Our own
+/// words, when the server's cannot be had, are in `locale`.
+pub async fn call(endpoint: &str, args: Args<'_>, locale: Locale) -> Result<JsValue, String> {
+    let unreachable = || td_string!(locale, drop.unreachable).to_owned();
+    let unreadable = || td_string!(locale, drop.unreadable).to_owned();
+    let xhr = XmlHttpRequest::new().map_err(|_| unreachable())?;
+    xhr.open("POST", &format!("/api/{endpoint}")).map_err(|_| unreachable())?;
     let _ = xhr.set_request_header("Accept", "application/json");
     let body = match args {
         Args::Form(fields) => {
@@ -42,18 +44,18 @@ pub async fn call(endpoint: &str, args: Args<'_>) -> Result<JsValue, String> {
         }
     };
     let done = js_sys::Promise::new(&mut |resolve, _| xhr.set_onloadend(Some(&resolve)));
-    xhr.send_with_opt_str(Some(&body)).map_err(|_| UNREACHABLE.to_owned())?;
+    xhr.send_with_opt_str(Some(&body)).map_err(|_| unreachable())?;
     let _ = JsFuture::from(done).await;
     let status = xhr.status().unwrap_or(0);
     let text = xhr.response_text().ok().flatten().unwrap_or_default();
     if status == 0 {
-        return Err(UNREACHABLE.into());
+        return Err(unreachable());
     }
     let parsed = JSON::parse(&text).ok();
     if (200..300).contains(&status) {
-        return parsed.ok_or_else(|| UNREADABLE.to_owned());
+        return parsed.ok_or_else(unreadable);
     }
-    Err(parsed.as_ref().and_then(|v| string(v, "message")).unwrap_or_else(|| UNREADABLE.to_owned()))
+    Err(parsed.as_ref().and_then(|v| string(v, "message")).unwrap_or_else(unreadable))
 }
 
 /// A JSON string of `s` (quotes and escapes by the browser).

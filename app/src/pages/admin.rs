@@ -6,9 +6,10 @@ use leptos_router::params::ParamsMap;
 
 use crate::api::admin::{admin_history, admin_summary};
 use crate::api::auth::form_urlencoded_component;
-use crate::components::upload_list::Moment;
+use crate::components::upload_list::{status_word, Moment};
 use crate::dates::{parse_day, utc_day};
-use crate::model::{human_size, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
+use crate::i18n::{td_string, Locale};
+use crate::model::{human_size_in, HistoryFilter, HistoryPage, HistorySort, HistorySummary, UploadStatus};
 
 const STATUSES: [UploadStatus; 5] = [
     UploadStatus::Pending,
@@ -40,6 +41,7 @@ fn cursor(s: &str) -> Option<(i64, String)> {
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
+    let locale = crate::locale::current();
     let query = use_query_map().get_untracked();
     let filter = filter_from(&query);
     let totals_filter = HistoryFilter { after: None, before: None, ..filter.clone() };
@@ -48,73 +50,75 @@ pub fn AdminPage() -> impl IntoView {
     let page_query = query.clone();
     let param = |k: &str| query.get(k).unwrap_or_default();
     view! {
-        <h1>"Upload history"</h1>
+        <h1>{td_string!(locale, pages.admin.title)}</h1>
         <form method="get" action="/admin" class="filters" data-testid="filters">
-            <label>"User email"<input type="email" name="user" value=param("user")/></label>
-            <label>"File name"<input type="search" name="name" value=param("name")/></label>
-            <label>"Status"
+            <label>{td_string!(locale, pages.admin.user_email)}<input type="email" name="user" value=param("user")/></label>
+            <label>{td_string!(locale, pages.admin.file_name)}<input type="search" name="name" value=param("name")/></label>
+            <label>{td_string!(locale, pages.admin.status)}
                 <select name="status">
-                    <option value="">"any"</option>
-                    {STATUSES.map(|s| view! { <option value=s.as_str() selected=param("status") == s.as_str()>{s.as_str()}</option> }).collect_view()}
+                    <option value="">{td_string!(locale, pages.admin.any_status)}</option>
+                    {STATUSES.map(|s| view! {
+                        <option value=s.as_str() selected=param("status") == s.as_str()>{status_word(s, locale)}</option>
+                    }).collect_view()}
                 </select>
             </label>
-            <label>"From"<input type="date" name="from" value=param("from")/></label>
-            <label>"To"<input type="date" name="to" value=param("to")/></label>
-            <label>"Sort"
+            <label>{td_string!(locale, pages.admin.from)}<input type="date" name="from" value=param("from")/></label>
+            <label>{td_string!(locale, pages.admin.to)}<input type="date" name="to" value=param("to")/></label>
+            <label>{td_string!(locale, pages.admin.sort)}
                 <select name="sort">
-                    <option value="time">"newest first"</option>
-                    <option value="size" selected=param("sort") == "size">"largest first"</option>
+                    <option value="time">{td_string!(locale, pages.admin.newest_first)}</option>
+                    <option value="size" selected=param("sort") == "size">{td_string!(locale, pages.admin.largest_first)}</option>
                 </select>
             </label>
-            <button type="submit">"Filter"</button>
+            <button type="submit">{td_string!(locale, pages.admin.filter)}</button>
         </form>
         {backwards_range.then(|| view! {
-            <p class="error" role="alert" data-testid="admin-error">"The From date is after the To date; please correct the range."</p>
+            <p class="error" role="alert" data-testid="admin-error">{td_string!(locale, pages.admin.backwards_range)}</p>
         })}
-        <Suspense fallback=|| view! { <p>"Counting…"</p> }>
+        <Suspense fallback=move || view! { <p>{td_string!(locale, pages.admin.counting)}</p> }>
             {Suspend::new(async move {
                 if backwards_range { return None; }
-                admin_summary(totals_filter).await.ok().map(summary_view)
+                admin_summary(totals_filter).await.ok().map(|s| summary_view(s, locale))
             })}
         </Suspense>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=move || view! { <p>{td_string!(locale, pages.admin.loading)}</p> }>
             {Suspend::new(async move {
                 if backwards_range { return ().into_any(); }
                 match admin_history(filter).await {
-                    Err(e) => view! { <p class="error" data-testid="admin-error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" data-testid="admin-error">{e.words(locale)}</p> }.into_any(),
                     Ok(p) if p.rows.is_empty() => view! {
-                        <p class="notice" role="status" data-testid="no-results">"No uploads match these filters."</p>
+                        <p class="notice" role="status" data-testid="no-results">{td_string!(locale, pages.admin.no_results)}</p>
                     }.into_any(),
-                    Ok(p) => history(p, page_query).into_any(),
+                    Ok(p) => history(p, page_query, locale).into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
-fn summary_view(s: HistorySummary) -> impl IntoView {
+fn summary_view(s: HistorySummary, locale: Locale) -> impl IntoView {
     let total: i64 = s.totals.iter().map(|t| t.count).sum();
     view! {
         <p class="total-count" role="status" data-testid="total-count">
-            {if total == 1 { "1 upload matches.".to_owned() } else { format!("{total} uploads match.") }}
+            {td_string!(locale, pages.admin.matches, count = total)}
         </p>
         <section class="totals" data-testid="totals">
-            {s.totals.into_iter().map(|t| view! {
-                <div class="total"><span class=format!("badge {}", t.status)>{t.status.clone()}</span>
-                    {format!(" {}, {}", uploads_word(t.count), human_size(t.bytes.max(0) as u64))}</div>
+            {s.totals.into_iter().map(|t| {
+                // The class keeps the machine word; the badge says it in `locale`.
+                let word = UploadStatus::try_from(t.status.clone()).map_or_else(|_| t.status.clone(), |s| status_word(s, locale).to_owned());
+                view! {
+                    <div class="total"><span class=format!("badge {}", t.status)>{word}</span>
+                        {format!(" {}, {}", uploads_word(t.count, locale), human_size_in(t.bytes.max(0) as u64, locale))}</div>
+                }
             }).collect_view()}
         </section>
-        {chart(&s.per_day, s.today)}
+        {chart(&s.per_day, s.today, locale)}
     }
 }
 
-/// "1 upload", "2 uploads".
-fn uploads_word(n: i64) -> String {
-    if n == 1 {
-        "1 upload".to_owned()
-    } else {
-        format!("{n} uploads")
-    }
+/// "1 upload", "2 uploads"; in French "0 envoi", "1 envoi", "2 envois".
+fn uploads_word(n: i64, locale: Locale) -> String {
+    td_string!(locale, common.uploads, count = n)
 }
 
 /// Days the chart covers, ending today.
@@ -122,7 +126,7 @@ const CHART_DAYS: i64 = 30;
 
 /// Uploads per day over the last 30 days: bars drawn by the server as SVG, with dated axis
 /// labels, and the same numbers as a table for screen readers.
-fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
+fn chart(per_day: &[(i64, i64)], today: i64, locale: Locale) -> impl IntoView {
     const DAY: i64 = 86_400_000;
     let (w, h, left, bottom, top) = (600i64, 180i64, 36i64, 24i64, 12i64);
     let days: Vec<(i64, i64)> = (0..CHART_DAYS)
@@ -137,15 +141,17 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
     let plot_h = h - bottom - top;
     let label_days = [0usize, 10, 20, 29];
     let short = |day: i64| utc_day(day)[5..].to_owned();
-    let summary = format!(
-        "{} from {} to {}; the busiest day had {max}.",
-        uploads_word(total),
-        utc_day(days[0].0),
-        utc_day(days[CHART_DAYS as usize - 1].0)
+    let summary = td_string!(
+        locale,
+        pages.admin.chart_summary,
+        uploads = uploads_word(total, locale),
+        from = utc_day(days[0].0),
+        to = utc_day(days[CHART_DAYS as usize - 1].0),
+        max = max
     );
     view! {
         <figure class="chart" data-testid="chart">
-            <figcaption id="chart-title">"Uploads per day, last 30 days (UTC)"</figcaption>
+            <figcaption id="chart-title">{td_string!(locale, pages.admin.chart_title)}</figcaption>
             <svg viewBox=format!("0 0 {w} {h}") role="img" aria-labelledby="chart-title chart-desc">
                 <desc id="chart-desc">{summary}</desc>
                 <line x1=left y1=top x2=left y2=h - bottom class="axis"/>
@@ -157,7 +163,7 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
                     let x = left + i as i64 * slot + 2;
                     view! {
                         <rect x=x y=h - bottom - bar width=slot - 4 height=bar class="bar">
-                            <title>{format!("{}: {n}", utc_day(*day))}</title>
+                            <title>{td_string!(locale, pages.admin.chart_bar, day = utc_day(*day), uploads = *n)}</title>
                         </rect>
                     }
                 }).collect_view()}
@@ -166,8 +172,13 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
                 }).collect_view()}
             </svg>
             <table class="visually-hidden">
-                <caption>"Uploads per day"</caption>
-                <thead><tr><th scope="col">"Day"</th><th scope="col">"Uploads"</th></tr></thead>
+                <caption>{td_string!(locale, pages.admin.chart_table)}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">{td_string!(locale, pages.admin.chart_day)}</th>
+                        <th scope="col">{td_string!(locale, pages.admin.chart_uploads)}</th>
+                    </tr>
+                </thead>
                 <tbody>
                     {days.iter().filter(|(_, n)| *n > 0).map(|(day, n)| view! { <tr><td>{utc_day(*day)}</td><td>{*n}</td></tr> }).collect_view()}
                 </tbody>
@@ -176,7 +187,7 @@ fn chart(per_day: &[(i64, i64)], today: i64) -> impl IntoView {
     }
 }
 
-fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
+fn history(p: HistoryPage, query: ParamsMap, locale: Locale) -> impl IntoView {
     let link = |name: &str, (v, id): (i64, String)| {
         let mut params: Vec<String> = ["user", "name", "status", "from", "to", "sort"]
             .iter()
@@ -189,26 +200,40 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
     let prev = p.prev.map(|c| link("before", c));
     view! {
         // Wide by nature: it scrolls inside its own box on a narrow screen, never the page.
-        <div class="scroll-x" tabindex="0" role="region" aria-label="Upload history">
+        <div class="scroll-x" tabindex="0" role="region" aria-label=td_string!(locale, pages.admin.title)>
         <table class="uploads" data-testid="history">
-            <thead><tr><th>"User"</th><th>"File"</th><th>"Size"</th><th>"Type"</th><th>"Status"</th><th>"Created"</th><th>"Confirmed"</th><th>"SHA-256"</th><th>"Download"</th></tr></thead>
+            <thead>
+                <tr>
+                    <th>{td_string!(locale, pages.admin.user)}</th>
+                    <th>{td_string!(locale, pages.admin.file)}</th>
+                    <th>{td_string!(locale, pages.admin.size)}</th>
+                    <th>{td_string!(locale, pages.admin.content_type)}</th>
+                    <th>{td_string!(locale, pages.admin.status)}</th>
+                    <th>{td_string!(locale, pages.admin.created)}</th>
+                    <th>{td_string!(locale, pages.admin.confirmed)}</th>
+                    <th>{td_string!(locale, pages.admin.checksum)}</th>
+                    <th>{td_string!(locale, pages.admin.download_column)}</th>
+                </tr>
+            </thead>
             <tbody>
                 {p.rows.into_iter().map(|r| {
                     let u = r.upload;
                     let status = u.status.as_str();
                     let download = (u.status == UploadStatus::Completed).then(|| view! {
                         // `external`: a server route (a redirect to S3), not a page of the client router.
-                        <a href=format!("/admin/download/{}", u.id) rel="external nofollow">"Download"</a>
+                        <a href=format!("/admin/download/{}", u.id) rel="external nofollow">{td_string!(locale, pages.admin.download)}</a>
                     });
                     view! {
                         <tr data-status=status>
                             <td>{r.owner_email}</td>
                             <td class="name">{u.file_name}</td>
-                            <td>{human_size(u.confirmed_size.unwrap_or(u.declared_size).max(0) as u64)}</td>
+                            <td>{human_size_in(u.confirmed_size.unwrap_or(u.declared_size).max(0) as u64, locale)}</td>
                             <td>{u.content_type}</td>
                             <td>
-                                <span class=format!("badge {status}")>{status}</span>
-                                {u.found_at.map(|_| view! { <span class="reason">" found in the bucket by the sweep"</span> })}
+                                <span class=format!("badge {status}")>{status_word(u.status, locale)}</span>
+                                {u.found_at.map(|_| view! {
+                                    <span class="reason">{format!(" {}", td_string!(locale, pages.admin.found_by_sweep))}</span>
+                                })}
                                 {u.error.filter(|_| status != "completed").map(|e| view! { <span class="reason" data-testid="reason">{e}</span> })}
                             </td>
                             <td><Moment ms=u.created_at/></td>
@@ -223,9 +248,9 @@ fn history(p: HistoryPage, query: ParamsMap) -> impl IntoView {
             </tbody>
         </table>
         </div>
-        <nav class="pages" aria-label="Pages">
-            {prev.map(|href| view! { <a href=href rel="prev" data-testid="prev-page">"Previous page"</a> })}
-            {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">"Next page"</a> })}
+        <nav class="pages" aria-label=td_string!(locale, pages.admin.pages)>
+            {prev.map(|href| view! { <a href=href rel="prev" data-testid="prev-page">{td_string!(locale, pages.admin.previous_page)}</a> })}
+            {next.map(|href| view! { <a class="next" href=href rel="next" data-testid="next-page">{td_string!(locale, pages.admin.next_page)}</a> })}
         </nav>
     }
 }

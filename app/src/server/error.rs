@@ -2,6 +2,7 @@
 //! the details; turning it into the [`ApiError`] the caller sees is the one place they are logged.
 
 use crate::api::ApiError;
+use crate::i18n::td_string;
 
 use super::db::{DbError, Outage};
 use super::s3::S3Error;
@@ -36,19 +37,21 @@ impl From<tokio::task::JoinError> for Failure {
     }
 }
 
-/// The boundary: logs a fault once, with its details, and answers with words for people.
+/// The boundary: logs a fault once, with its details, and answers with words for people, in the
+/// language of the request being answered.
 impl From<Failure> for ApiError {
     fn from(failure: Failure) -> Self {
+        let locale = crate::locale::current();
         match failure {
             Failure::Refused(e) => e,
             Failure::Db(e) => match e.outage() {
                 Some(Outage::Unreachable) => {
                     tracing::warn!(error = %e, "the database is not answering");
-                    ApiError::Unavailable("The database is not answering; please try again in a moment.".into())
+                    ApiError::Unavailable(td_string!(locale, errors.outage.database).to_owned())
                 }
                 Some(Outage::Full) => {
                     tracing::error!(error = %e, "the database is out of disk space");
-                    ApiError::Unavailable("The server has run out of storage space; please try again later.".into())
+                    ApiError::Unavailable(td_string!(locale, errors.outage.disk_full).to_owned())
                 }
                 None => {
                     tracing::error!(error = %e, "database error");
@@ -57,7 +60,7 @@ impl From<Failure> for ApiError {
             },
             Failure::S3(e) => {
                 tracing::error!(error = %e, "storage error");
-                ApiError::Unavailable("The storage service did not answer; please try again.".into())
+                ApiError::Unavailable(td_string!(locale, errors.outage.storage).to_owned())
             }
             Failure::Internal(e) => {
                 tracing::error!(error = %e, "internal error");

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::api::ApiError;
 use crate::domain::FileName;
+use crate::i18n::{td_string, Locale};
 use crate::model::{
     part_count, part_range, part_size_for, Fingerprint, PartChecksum, PartUrl, PartUrls, PlainForm, SendPlan,
     SigningMethod, UploadRow, UploadStatus, UploadTicket,
@@ -26,8 +27,13 @@ pub const UPLOADS_PER_MINUTE: i64 = 300;
 /// Where S3 sends browsers after a form upload without JavaScript.
 pub const LANDING_PATH: &str = "/uploads/landing";
 
+/// The language of the request being answered: refusals are worded in it.
+fn locale() -> Locale {
+    crate::locale::current()
+}
+
 fn no_such_upload() -> Failure {
-    ApiError::NotFound("There is no such upload.".into()).into()
+    ApiError::NotFound(td_string!(locale(), errors.upload.no_such).to_owned()).into()
 }
 
 fn invalid(message: impl Into<String>) -> Failure {
@@ -43,12 +49,25 @@ fn check_clock(state: &AppState) -> Result<(), Failure> {
     let skew = state.clock_skew_secs.load(Ordering::Relaxed);
     if skew.abs() > MAX_CLOCK_SKEW_SECS {
         tracing::error!(skew, "refusing to sign: the server clock is off S3's");
-        return Err(ApiError::Unavailable(
-            "Uploads are paused: the server's clock is off. Please tell the operator.".into(),
-        )
-        .into());
+        return Err(ApiError::Unavailable(td_string!(locale(), errors.outage.clock).to_owned()).into());
     }
     Ok(())
+}
+
+/// The landing route was reached without `bucket` and `key` (words for the plain route, in
+/// `locale`).
+pub fn landing_unnamed(locale: Locale) -> ApiError {
+    ApiError::Invalid(td_string!(locale, errors.upload.landing_unnamed).to_owned())
+}
+
+/// An admin's download link whose id does not parse; `detail` is the router's (English) reason.
+pub fn malformed_download_link(locale: Locale, detail: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(td_string!(locale, errors.upload.bad_download_link, detail = detail).to_string())
+}
+
+/// An admin's download of an upload that does not exist or is not completed.
+pub fn no_completed_upload(locale: Locale) -> ApiError {
+    ApiError::NotFound(td_string!(locale, errors.upload.no_completed).to_owned())
 }
 
 /// What the browser says about a file when it asks to send it.
@@ -79,7 +98,7 @@ fn parse_sha256(value: &str) -> Result<String, Failure> {
     use base64::Engine as _;
     match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
         Ok(bytes) if bytes.len() == 32 => Ok(value.trim().to_owned()),
-        _ => Err(invalid("The file's checksum is not a base64 SHA-256 digest.")),
+        _ => Err(invalid(td_string!(locale(), errors.upload.bad_checksum))),
     }
 }
 
@@ -95,7 +114,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
     let multipart = size >= limits.multipart_threshold;
     let sha256 = match (&file.sha256, multipart) {
         (Some(sum), false) => Some(parse_sha256(sum)?),
-        (None, false) => return Err(invalid("The file's SHA-256 checksum is missing.")),
+        (None, false) => return Err(invalid(td_string!(locale(), errors.upload.missing_checksum))),
         (_, true) => None,
     };
     let fingerprint = match (&file.fingerprint, multipart) {
@@ -105,7 +124,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
     check_clock(state)?;
     // No file system names a file this long: a client that sends such a name is broken or probing.
     if file.name.len() > MAX_SENT_NAME_BYTES {
-        return Err(invalid("The file name is too long (at most 1,024 bytes)."));
+        return Err(invalid(td_string!(locale(), errors.upload.name_too_long)));
     }
     let name = FileName::new(&file.name);
     let signed_at = OffsetDateTime::now_utc();
@@ -118,7 +137,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
         }
     }
     if !crate::server::db::users::take_ticket(&state.db, &user.id, now, UPLOADS_PER_MINUTE).await? {
-        return Err(ApiError::RateLimited("Too many uploads in the last minute; please wait a moment.".into()).into());
+        return Err(ApiError::RateLimited(td_string!(locale(), errors.upload.too_many).to_owned()).into());
     }
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("uploads/{}/{id}/{name}", user.id);
@@ -249,10 +268,10 @@ fn part_len(size: u64, part_size: u64, n: u32) -> u64 {
 fn pending_multipart(row: &UploadRow) -> Result<(String, u64, u32), Failure> {
     let (Some(s3_id), Some(part_size), Some(parts)) = (row.multipart_upload_id.clone(), row.part_size, row.part_count)
     else {
-        return Err(invalid("This upload is not a multipart upload."));
+        return Err(invalid(td_string!(locale(), errors.upload.not_multipart)));
     };
     if row.status != UploadStatus::Pending {
-        return Err(conflict(format!("This upload is {}.", row.status.as_str())));
+        return Err(conflict(upload_is(row.status)));
     }
     Ok((s3_id, part_size as u64, parts as u32))
 }
@@ -267,7 +286,7 @@ fn parts_in_place(stored: &[StoredPart], size: u64, part_size: u64, count: u32) 
 /// bytes. Short-lived: the browser asks again, just in time, for the parts it sends next.
 pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartChecksum]) -> Result<PartUrls, Failure> {
     if parts.is_empty() || parts.len() > MAX_PARTS_PER_BATCH {
-        return Err(invalid(format!("Ask for 1 to {MAX_PARTS_PER_BATCH} parts at a time.")));
+        return Err(invalid(td_string!(locale(), errors.upload.batch_size, max = MAX_PARTS_PER_BATCH).to_string()));
     }
     let row = own_upload(state, user, id).await?;
     let (s3_id, part_size, count) = pending_multipart(&row)?;
@@ -278,10 +297,10 @@ pub async fn sign_parts(state: &AppState, user: &User, id: &str, parts: &[PartCh
     let mut urls = Vec::with_capacity(parts.len());
     for p in parts {
         if p.part_number == 0 || p.part_number > count {
-            return Err(invalid(format!(
-                "Part {} is out of range: this upload has parts 1 to {count}.",
-                p.part_number
-            )));
+            let part = p.part_number;
+            return Err(invalid(
+                td_string!(locale(), errors.upload.part_out_of_range, part = part, last = count).to_string(),
+            ));
         }
         let c = PartConstraints {
             content_length: Some(part_len(row.declared_size as u64, part_size, p.part_number)),
@@ -317,10 +336,10 @@ pub async fn complete(state: &AppState, user: &User, id: &str) -> Result<UploadR
     };
     let good = parts_in_place(&stored, row.declared_size as u64, part_size, count);
     if good.len() != count as usize {
-        return Err(conflict(format!(
-            "The storage has {} of the {count} parts; send the rest, then complete again.",
-            good.len()
-        )));
+        let have = good.len();
+        return Err(conflict(
+            td_string!(locale(), errors.upload.parts_missing, have = have, total = count).to_string(),
+        ));
     }
     let parts: Vec<CompletedPart> = good.into_iter().cloned().map(CompletedPart::from).collect();
     match state.s3.complete_multipart_upload(&row.object_key, &s3_id, &parts).await {
@@ -343,13 +362,42 @@ async fn own_upload(state: &AppState, user: &User, id: &str) -> Result<UploadRow
 async fn settle(state: &AppState, row: UploadRow) -> Result<UploadRow, Failure> {
     match verify(&state.db, &state.s3, &row).await? {
         Verified::Completed { .. } => uploads::get(&state.db, &row.id).await?.ok_or_else(no_such_upload),
-        Verified::Missing => Err(conflict("The storage has no file for this upload (yet).")),
+        Verified::Missing => Err(conflict(td_string!(locale(), errors.upload.not_stored_yet))),
         Verified::Mismatch { reason } => {
-            uploads::mark_ended(&state.db, &row.id, UploadStatus::Failed, Some(&reason)).await?;
-            Err(conflict(format!("The stored file does not match the upload: {reason}.")))
+            uploads::mark_ended(&state.db, &row.id, UploadStatus::Failed, Some(&reason.to_string())).await?;
+            let locale = locale();
+            let reason = reason.words(locale);
+            Err(conflict(td_string!(locale, errors.upload.mismatch, reason = reason).to_string()))
         }
-        Verified::NotPending(status) => Err(conflict(format!("This upload is {}.", status.as_str()))),
+        Verified::NotPending(status) => Err(conflict(upload_is(status))),
     }
+}
+
+/// "This upload is cancelled.", in the request's language (one sentence per status: French
+/// agrees the participle).
+fn upload_is(status: UploadStatus) -> String {
+    let l = locale();
+    match status {
+        UploadStatus::Pending => td_string!(l, errors.upload_is.pending),
+        UploadStatus::Completed => td_string!(l, errors.upload_is.completed),
+        UploadStatus::Failed => td_string!(l, errors.upload_is.failed),
+        UploadStatus::Expired => td_string!(l, errors.upload_is.expired),
+        UploadStatus::Cancelled => td_string!(l, errors.upload_is.cancelled),
+    }
+    .to_owned()
+}
+
+/// "This upload is already completed.", in the request's language.
+fn upload_already(status: UploadStatus) -> String {
+    let l = locale();
+    match status {
+        UploadStatus::Pending => td_string!(l, errors.upload_already.pending),
+        UploadStatus::Completed => td_string!(l, errors.upload_already.completed),
+        UploadStatus::Failed => td_string!(l, errors.upload_already.failed),
+        UploadStatus::Expired => td_string!(l, errors.upload_already.expired),
+        UploadStatus::Cancelled => td_string!(l, errors.upload_already.cancelled),
+    }
+    .to_owned()
 }
 
 /// The dropzone's confirmation once S3 answered: HEAD, compare, complete. Idempotent.
@@ -365,7 +413,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &str) -> Result<UploadRow
     if !uploads::mark_ended(&state.db, &row.id, UploadStatus::Cancelled, Some("cancelled by the user")).await? {
         // Another request moved it first (a confirm, the reconciler): name what it is now.
         let now = uploads::get(&state.db, id).await?.map_or(row.status, |r| r.status);
-        return Err(conflict(format!("This upload is already {}.", now.as_str())));
+        return Err(conflict(upload_already(now)));
     }
     if let Err(left) = discard(&state.s3, &row).await {
         let reason = format!("cancelled by the user; {left}");
@@ -465,7 +513,7 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
         return Err(no_such_upload());
     };
     let Some(info) = state.s3.head_object(key).await? else {
-        return Err(conflict("The storage has no such file."));
+        return Err(conflict(td_string!(locale(), errors.upload.no_such_file)));
     };
     let content_type = mime_guess::from_path(name).first_or_octet_stream().essence_str().to_owned();
     let name = FileName::new(name);
@@ -518,7 +566,10 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
         if let Err(left) = delete_object(&state.s3, key).await {
             uploads::note_error(&state.db, &row.id, UploadStatus::Failed, &format!("{reason}; {left}")).await?;
         }
-        return Err(invalid(format!("{name}: {reason}.")));
+        let (name, content_type) = (name.as_str(), content_type.as_str());
+        return Err(invalid(
+            td_string!(locale(), errors.upload.type_refused, name = name, content_type = content_type).to_string(),
+        ));
     }
     settle(state, row).await
 }
@@ -539,9 +590,33 @@ pub enum Verified {
     /// No object (yet).
     Missing,
     /// An object is there but not the one that was signed for.
-    Mismatch { reason: String },
+    Mismatch { reason: Mismatch },
     /// The row was no longer pending (cancelled, failed, expired) and stays as it is.
     NotPending(UploadStatus),
+}
+
+/// How a stored object differs from what was signed for. `Display` is the English the upload's row
+/// records (and the log says); [`Mismatch::words`] is for the person who asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("the stored object has {stored} bytes, {signed} were signed for")]
+    Size { stored: i64, signed: i64 },
+    #[error("the stored object's SHA-256 is {stored}, {signed} was signed for")]
+    Checksum { stored: String, signed: String },
+}
+
+impl Mismatch {
+    /// The reason in `locale`.
+    pub fn words(&self, locale: Locale) -> String {
+        match self {
+            Mismatch::Size { stored, signed } => {
+                td_string!(locale, errors.upload.size_mismatch, stored = stored, signed = signed).to_string()
+            }
+            Mismatch::Checksum { stored, signed } => {
+                td_string!(locale, errors.upload.checksum_mismatch, stored = stored, signed = signed).to_string()
+            }
+        }
+    }
 }
 
 /// HEADs the upload's object and, when it matches, moves the row pending → completed.
@@ -559,14 +634,12 @@ pub async fn verify(pool: &Pool, s3: &S3Client, upload: &UploadRow) -> Result<Ve
     let Some(info) = s3.head_object(&upload.object_key).await? else { return Ok(Verified::Missing) };
     let size = info.size as i64;
     if size != upload.declared_size {
-        return Ok(Verified::Mismatch {
-            reason: format!("the stored object has {size} bytes, {} were signed for", upload.declared_size),
-        });
+        return Ok(Verified::Mismatch { reason: Mismatch::Size { stored: size, signed: upload.declared_size } });
     }
     if let (Some(signed), Some(stored)) = (&upload.checksum_sha256, &info.checksum_sha256) {
         if upload.method != SigningMethod::Multipart && signed != stored {
             return Ok(Verified::Mismatch {
-                reason: format!("the stored object's SHA-256 is {stored}, {signed} was signed for"),
+                reason: Mismatch::Checksum { stored: stored.clone(), signed: signed.clone() },
             });
         }
     }
@@ -711,7 +784,7 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
                 }
             }
             Ok(Verified::Mismatch { reason }) => {
-                if uploads::mark_ended(pool, &upload.id, UploadStatus::Failed, Some(&reason)).await? {
+                if uploads::mark_ended(pool, &upload.id, UploadStatus::Failed, Some(&reason.to_string())).await? {
                     report.failed += 1;
                 }
             }
@@ -741,4 +814,50 @@ pub async fn reconcile(pool: &Pool, s3: &S3Client, batch: i64) -> Result<Reconci
     report.attempts_pruned =
         db::attempts::prune(pool, now - crate::server::auth::ATTEMPT_WINDOW.as_millis() as i64).await?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::error::in_request;
+
+    const ALL: [UploadStatus; 5] = [
+        UploadStatus::Pending,
+        UploadStatus::Completed,
+        UploadStatus::Failed,
+        UploadStatus::Expired,
+        UploadStatus::Cancelled,
+    ];
+
+    #[test]
+    fn an_uploads_state_is_said_as_before_in_english_and_agreed_in_french() {
+        for s in ALL {
+            assert_eq!(upload_is(s), format!("This upload is {}.", s.as_str()));
+            assert_eq!(upload_already(s), format!("This upload is already {}.", s.as_str()));
+        }
+        let french = in_request("fr", || ALL.map(|s| (upload_is(s), upload_already(s))));
+        assert_eq!(french[4], ("Cet envoi est annulé.".to_owned(), "Cet envoi est déjà annulé.".to_owned()));
+        assert_eq!(french[2].0, "Cet envoi a échoué.");
+    }
+
+    #[test]
+    fn a_mismatch_records_english_and_tells_its_reader_in_their_language() {
+        let m = Mismatch::Size { stored: 12, signed: 10 };
+        assert_eq!(m.to_string(), "the stored object has 12 bytes, 10 were signed for");
+        assert_eq!(m.words(Locale::en), m.to_string());
+        assert_eq!(m.words(Locale::fr), "l'objet stocké fait 12 octets, la signature en prévoyait 10");
+        let c = Mismatch::Checksum { stored: "a".into(), signed: "b".into() };
+        assert_eq!(c.words(Locale::en), c.to_string());
+    }
+
+    #[test]
+    fn refusals_are_worded_for_the_request() {
+        let said = |lang| in_request(lang, || ApiError::from(no_such_upload()).message());
+        assert_eq!(said("en"), "There is no such upload.");
+        assert_eq!(said("fr"), "Cet envoi n'existe pas.");
+        assert_eq!(
+            malformed_download_link(Locale::en, "bad id").to_string(),
+            "The download link is malformed: bad id."
+        );
+    }
 }

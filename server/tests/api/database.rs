@@ -176,3 +176,109 @@ on_both_engines! {
         assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["old"], "{engine:?}");
     }
 }
+
+/// Rows spread over days, owners and statuses, written the ways the app writes them and by hand.
+async fn varied_history(pool: &db::Pool) -> Vec<String> {
+    let mut owners = vec![];
+    for e in ["ann@x.io", "bob@x.io", "cy@x.io"] {
+        owners.push(users::create(pool, &email(e), Role::User, "h").await.unwrap().id);
+    }
+    let today = db::now_millis() / db::counts::DAY_MS * db::counts::DAY_MS;
+    for i in 0..120i64 {
+        let owner = &owners[(i % 3) as usize];
+        uploads::insert_pending(pool, &format!("up{i}"), &new_upload(owner, &format!("k{i}"))).await.unwrap();
+        // Spread over 40 days (some before the chart's 30), at any time of day.
+        let created = today - (i % 40) * db::counts::DAY_MS + (i * 7_919_000) % db::counts::DAY_MS;
+        sqlx::query("UPDATE uploads SET created_at = $1, declared_size = $2 WHERE id = $3")
+            .bind(created)
+            .bind(1000 + i * 37)
+            .bind(format!("up{i}"))
+            .execute(pool)
+            .await
+            .unwrap();
+        match i % 5 {
+            0 | 1 => assert!(uploads::mark_completed(pool, &format!("up{i}"), 999 + i, "\"e\"", None).await.unwrap()),
+            2 => assert!(uploads::mark_ended(pool, &format!("up{i}"), UploadStatus::Failed, Some("x")).await.unwrap()),
+            3 if i % 2 == 0 => {
+                assert!(uploads::mark_ended(pool, &format!("up{i}"), UploadStatus::Cancelled, None).await.unwrap())
+            }
+            _ => {}
+        }
+    }
+    for i in (0..120).step_by(11) {
+        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(format!("up{i}")).execute(pool).await.unwrap();
+    }
+    owners
+}
+
+on_both_engines! {
+    async fn the_upload_counts_follow_every_change_and_answer_as_the_rows_do(engine) {
+        use app::model::HistoryFilter;
+        use app::server::db::{counts, history};
+        let pool = pool(engine).await;
+        varied_history(&pool).await;
+        assert_eq!(counts::check(&pool).await.unwrap(), vec![], "{engine:?}");
+
+        let now = db::now_millis();
+        let day = counts::DAY_MS;
+        let today = now / day * day;
+        let filters = [
+            HistoryFilter::default(),
+            HistoryFilter { status: Some(UploadStatus::Completed), ..Default::default() },
+            HistoryFilter { user_email: Some("BOB@x.io".into()), ..Default::default() },
+            HistoryFilter { user_email: Some("cy@x.io".into()), status: Some(UploadStatus::Failed), ..Default::default() },
+            HistoryFilter { from: Some(today - 10 * day), to: Some(today - 2 * day), ..Default::default() },
+            HistoryFilter { from: Some(today - 35 * day), ..Default::default() },
+            HistoryFilter { user_email: Some("nobody@x.io".into()), ..Default::default() },
+        ];
+        for f in &filters {
+            let fast = counts::summary(&pool, f, now).await.unwrap().expect("the counts answer this filter");
+            let scanned = history::summary_from_rows(&pool, f, now).await.unwrap();
+            assert_eq!(fast, scanned, "{engine:?}: {f:?}");
+        }
+        // What the counts cannot answer goes to the rows.
+        for f in [
+            HistoryFilter { name: Some("report".into()), ..Default::default() },
+            HistoryFilter { user_email: Some("bo".into()), ..Default::default() },
+            HistoryFilter { from: Some(now - 3_600_000), ..Default::default() },
+        ] {
+            assert!(counts::summary(&pool, &f, now).await.unwrap().is_none(), "{f:?}");
+            assert_eq!(history::summary(&pool, &f, now).await.unwrap(), history::summary_from_rows(&pool, &f, now).await.unwrap());
+        }
+    }
+}
+
+on_both_engines! {
+    async fn the_check_finds_counts_that_drifted_and_a_rebuild_puts_them_right(engine) {
+        use app::server::db::counts;
+        let pool = pool(engine).await;
+        varied_history(&pool).await;
+        sqlx::query("UPDATE upload_day_counts SET uploads = uploads + 5 WHERE status = 'completed'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let drift = counts::check(&pool).await.unwrap();
+        assert!(!drift.is_empty() && drift.iter().all(|m| m.status == "completed" && m.counted.0 == m.actual.0 + 5), "{engine:?}: {drift:?}");
+        counts::rebuild(&pool).await.unwrap();
+        assert_eq!(counts::check(&pool).await.unwrap(), vec![], "{engine:?}");
+    }
+}
+
+on_both_engines! {
+    async fn uploads_already_there_are_counted_when_the_counts_first_appear(engine) {
+        use app::server::db::counts;
+        let url = fresh_database(engine).await;
+        let pool = db::connect(&url).await.unwrap();
+        varied_history(&pool).await;
+        // As a database from before the counts: drop them, then start a server on it.
+        for sql in ["DROP TABLE upload_day_counts", "DROP TABLE upload_owner_counts"] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let pool = db::connect(&url).await.unwrap();
+        assert_eq!(counts::check(&pool).await.unwrap(), vec![], "{engine:?}");
+        let (n,): (i64,) = sqlx::query_as("SELECT CAST(SUM(uploads) AS BIGINT) FROM upload_day_counts").fetch_one(&pool).await.unwrap();
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads").fetch_one(&pool).await.unwrap();
+        assert_eq!(n, rows);
+    }
+}

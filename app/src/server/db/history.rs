@@ -150,7 +150,18 @@ fn from_clause(f: &HistoryFilter) -> &'static str {
     }
 }
 
+/// Totals per status and uploads per day for the filter: from the kept counts when they can
+/// answer it (see `counts`), else from the rows.
 pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<HistorySummary, DbError> {
+    match super::counts::summary(pool, f, now).await? {
+        Some(s) => Ok(s),
+        None => summary_from_rows(pool, f, now).await,
+    }
+}
+
+/// The summary read from the rows themselves: for filters the counts cannot answer (part of a
+/// file name or email, times within a day), and to check the counts against.
+pub async fn summary_from_rows(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<HistorySummary, DbError> {
     let sqlite = super::is_sqlite(pool);
     let w = filters(f, false, sqlite);
     let sql = format!(

@@ -2,6 +2,7 @@
 //! the subset both engines accept (`$n` placeholders, TEXT ids, BIGINT Unix milliseconds).
 
 pub mod attempts;
+pub mod counts;
 pub mod history;
 pub mod invites;
 pub mod sessions;
@@ -92,6 +93,7 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
         .await?;
     MIGRATOR.run(&pool).await?;
     name_search_index(&pool, is_sqlite).await;
+    counts::install(&pool, is_sqlite).await?;
     Ok(pool)
 }
 

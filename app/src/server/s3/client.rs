@@ -151,6 +151,15 @@ impl CorsRule {
     }
 }
 
+/// A CORS preflight the bucket refused: browsers on `origin` may not send files with `method`.
+/// `Display` is the English the doctor prints; the health check words it for its reader.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the bucket does not let {origin} {method} files (CORS)")]
+pub struct CorsRefusal {
+    pub origin: String,
+    pub method: &'static str,
+}
+
 #[derive(Clone, Debug)]
 pub struct S3Client {
     http: reqwest::Client,
@@ -285,7 +294,7 @@ impl S3Client {
     /// What a browser on `origin` is told when it asks (a CORS preflight) to send the dropzone's
     /// requests to the bucket: `Ok(())` when both a POST and a PUT with a content type may go,
     /// else the method that may not. Unsigned, as a browser's preflight is.
-    pub async fn preflight(&self, origin: &str) -> Result<Result<(), String>, S3Error> {
+    pub async fn preflight(&self, origin: &str) -> Result<Result<(), CorsRefusal>, S3Error> {
         let url = self.bucket.endpoint.bucket(&self.bucket.name).url();
         for method in ["POST", "PUT"] {
             let res = self
@@ -302,7 +311,7 @@ impl S3Client {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|o| o == origin || o == "*");
             if !(res.status().is_success() && allowed) {
-                return Ok(Err(format!("the bucket does not let {origin} {method} files (CORS)")));
+                return Ok(Err(CorsRefusal { origin: origin.to_owned(), method }));
             }
         }
         Ok(Ok(()))

@@ -10,7 +10,7 @@ pub use crate::xml;
 
 use std::sync::Arc;
 
-pub use client::{CompletedPart, CorsRule, ObjectInfo, PartChecksums, S3Client, S3Error, StoredPart};
+pub use client::{CompletedPart, CorsRefusal, CorsRule, ObjectInfo, PartChecksums, S3Client, S3Error, StoredPart};
 pub use endpoint::Endpoint;
 pub use post_policy::{PostForm, PostPolicy, Success};
 pub use presign::{Expiry, PartConstraints, PresignedRequest, PutConstraints};
