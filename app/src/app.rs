@@ -158,6 +158,7 @@ fn request_path_and_query() -> Option<String> {
     None
 }
 
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 fn without_messages(path: &str, query: Option<&str>) -> String {
     let kept: Vec<&str> = query
         .unwrap_or_default()

@@ -1,6 +1,7 @@
-//! Seeds 1,000,000 uploads (100 users) and prints the server time of admin history pages on
-//! SQLite and on PostgreSQL. Run with `cargo bench -p server --bench history` (PostgreSQL from
-//! TEST_POSTGRES_URL, default postgres://postgres:postgres@127.0.0.1:5432/postgres).
+//! Seeds 1,000,000 uploads (100 users; `BENCH_ROWS` for another number) and prints the server time
+//! of admin history pages and their summaries on SQLite and on PostgreSQL. Run with
+//! `cargo bench -p server --bench history` (PostgreSQL from TEST_POSTGRES_URL, default
+//! postgres://postgres:postgres@127.0.0.1:5432/postgres).
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,9 @@ use app::model::{HistoryFilter, HistorySort, UploadStatus};
 use app::server::db::{self, history};
 use sqlx::{Connection, Executor, PgConnection};
 
-const ROWS: i64 = 1_000_000;
+fn rows() -> i64 {
+    std::env::var("BENCH_ROWS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000)
+}
 
 async fn seed(pool: &db::Pool) -> Duration {
     let start = Instant::now();
@@ -29,7 +32,7 @@ async fn seed(pool: &db::Pool) -> Duration {
                 'file-' || CAST(i AS TEXT) || '.jpg', 'image/jpeg', (i * 7919) % 5000000, \
                 CASE i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'pending' WHEN 2 THEN 'expired' ELSE 'completed' END, \
                 'post', {now} - i * 1000, {now} - i * 1000 + 900000 FROM n",
-        last = ROWS - 1
+        last = rows() - 1
     ))
     .execute(pool)
     .await
@@ -67,9 +70,20 @@ async fn run(engine: &str, url: &str) {
         sqlx::query("ANALYZE uploads").execute(&pool).await.unwrap();
         sqlx::query("ANALYZE users").execute(&pool).await.unwrap();
     }
-    println!("{engine}: seeded {ROWS} uploads in {:.1} s", seeded.as_secs_f64());
+    println!(
+        "{engine}: seeded {} uploads in {:.1} s (the counts kept by triggers as they went)",
+        rows(),
+        seeded.as_secs_f64()
+    );
     let base = HistoryFilter::default();
     time_page(&pool, "newest first, no filter", &base).await;
+    let now = db::now_millis();
+    let t = Instant::now();
+    history::summary_from_rows(&pool, &base, now).await.unwrap();
+    println!("  {:<44} (the same summary read from the rows: {:.1} ms)", "", ms(t.elapsed()));
+    let today = now - now.rem_euclid(86_400_000);
+    let week = HistoryFilter { from: Some(today - 7 * 86_400_000), to: Some(today), ..base.clone() };
+    time_page(&pool, "the last seven whole days", &week).await;
     let user = HistoryFilter { user_email: Some("user43@example.com".into()), ..base.clone() };
     time_page(&pool, "one user (10,000 uploads)", &user).await;
     let filtered = HistoryFilter { status: Some(UploadStatus::Completed), ..user.clone() };
@@ -87,6 +101,9 @@ async fn run(engine: &str, url: &str) {
         deep.after = history::page(&pool, &deep, 50).await.unwrap().next;
     }
     time_page(&pool, "one user, completed, page 101 (keyset)", &deep).await;
+    let t = Instant::now();
+    let drift = db::counts::check(&pool).await.unwrap();
+    println!("  counts checked against every row in {:.1} s: {} disagree", t.elapsed().as_secs_f64(), drift.len());
     pool.close().await;
 }
 

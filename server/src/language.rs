@@ -64,7 +64,9 @@ mod tests {
     fn only_paths_on_this_site_are_followed() {
         assert_eq!(local_path("/profile?uploaded=a.txt"), Some("/profile?uploaded=a.txt"));
         assert_eq!(local_path("/"), Some("/"));
-        for elsewhere in ["", "https://evil.example/", "//evil.example/", "/\\evil.example", "profile", "/a\r\nSet-Cookie: x=1"] {
+        for elsewhere in
+            ["", "https://evil.example/", "//evil.example/", "/\\evil.example", "profile", "/a\r\nSet-Cookie: x=1"]
+        {
             assert_eq!(local_path(elsewhere), None, "{elsewhere:?}");
         }
     }

@@ -15,6 +15,27 @@ pub fn status_word(status: UploadStatus, locale: Locale) -> &'static str {
     }
 }
 
+/// A reason kept with an upload's row, in `locale`. The server writes the reasons it makes itself
+/// in English when the row ends (sometimes the reconciler, with no reader to ask): those are
+/// worded again here; what came from elsewhere (S3's words, the page's own message, which was
+/// already in its reader's language) is shown as kept.
+pub fn stored_reason(stored: &str, locale: Locale) -> String {
+    let (head, rest) = match stored.split_once("; ") {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (stored, None),
+    };
+    let head = match head {
+        "cancelled by the user" => td_string!(locale, pages.stored_reason.cancelled),
+        "the storage no longer has the upload" => td_string!(locale, pages.stored_reason.gone),
+        "the signature expired before an object arrived" => td_string!(locale, pages.stored_reason.expired),
+        _ => return stored.to_owned(),
+    };
+    match rest {
+        Some(rest) => format!("{head}; {rest}"),
+        None => head.to_owned(),
+    }
+}
+
 /// The signed-in user's uploads, newest first. Names are text nodes: always escaped. The table is
 /// always there (hidden while empty): the dropzone adds each file it finishes to its top.
 #[component]
@@ -46,7 +67,7 @@ pub fn UploadList(rows: Vec<UploadRow>) -> impl IntoView {
                             <td>{c.size}</td>
                             <td>
                                 <span class=format!("badge {status}")>{status_word(r.status, locale)}</span>{resumable}
-                                {r.error.filter(|_| status != "completed").map(|e| view! { <span class="reason">{e}</span> })}
+                                {r.error.filter(|_| status != "completed").map(|e| view! { <span class="reason">{stored_reason(&e, locale)}</span> })}
                             </td>
                             <td><Moment ms=c.at/></td>
                         </tr>
@@ -76,5 +97,22 @@ pub fn cells(r: &UploadRow) -> Cells {
     Cells {
         size: human_size_in(r.confirmed_size.unwrap_or(r.declared_size).max(0) as u64, crate::locale::current()),
         at: r.confirmed_at.unwrap_or(r.created_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_the_server_wrote_are_worded_in_the_readers_language_and_others_kept() {
+        assert_eq!(stored_reason("cancelled by the user", Locale::fr), "annulé par l’utilisateur");
+        assert_eq!(stored_reason("cancelled by the user", Locale::en), "cancelled by the user");
+        assert_eq!(
+            stored_reason("cancelled by the user; the object is still in the bucket", Locale::fr),
+            "annulé par l’utilisateur; the object is still in the bucket"
+        );
+        assert_eq!(stored_reason("the storage no longer has the upload", Locale::fr), "le stockage n’a plus cet envoi");
+        assert_eq!(stored_reason("EntityTooLarge", Locale::fr), "EntityTooLarge");
     }
 }

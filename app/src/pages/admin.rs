@@ -234,7 +234,7 @@ fn history(p: HistoryPage, query: ParamsMap, locale: Locale) -> impl IntoView {
                                 {u.found_at.map(|_| view! {
                                     <span class="reason">{format!(" {}", td_string!(locale, pages.admin.found_by_sweep))}</span>
                                 })}
-                                {u.error.filter(|_| status != "completed").map(|e| view! { <span class="reason" data-testid="reason">{e}</span> })}
+                                {u.error.filter(|_| status != "completed").map(|e| view! { <span class="reason" data-testid="reason">{crate::components::upload_list::stored_reason(&e, locale)}</span> })}
                             </td>
                             <td><Moment ms=u.created_at/></td>
                             <td>{u.confirmed_at.map(|ms| view! { <Moment ms=ms/> })}</td>

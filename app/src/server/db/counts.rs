@@ -174,11 +174,7 @@ type Key = (String, i64, String);
 
 async fn read(pool: &Pool, sql: &str) -> Result<BTreeMap<Key, (i64, i64)>, DbError> {
     let rows: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.3 != 0 || r.4 != 0)
-        .map(|(o, d, s, n, b)| ((o, d * DAY_MS, s), (n, b)))
-        .collect())
+    Ok(rows.into_iter().filter(|r| r.3 != 0 || r.4 != 0).map(|(o, d, s, n, b)| ((o, d * DAY_MS, s), (n, b))).collect())
 }
 
 /// Compares the counts with the rows (reading every row: for the operator, not for pages).
@@ -270,7 +266,10 @@ pub async fn summary(
             }
         }
         let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        (format!("SELECT {select} FROM {table} {filter} GROUP BY {group} HAVING SUM(uploads) > 0 ORDER BY {group}"), args)
+        (
+            format!("SELECT {select} FROM {table} {filter} GROUP BY {group} HAVING SUM(uploads) > 0 ORDER BY {group}"),
+            args,
+        )
     };
     let (sql, args) = query("status, CAST(SUM(uploads) AS BIGINT), CAST(SUM(bytes) AS BIGINT)", None, "status");
     let totals: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, args).fetch_all(pool).await?;
