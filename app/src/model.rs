@@ -289,6 +289,25 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
+/// One file in a request for many tickets (`uploads/request-many`): what `request_upload`
+/// takes, as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRequest {
+    pub file_name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub last_modified: Option<i64>,
+    #[serde(default)]
+    pub first_part_sha256: Option<String>,
+}
+
+/// The most files one batched call (tickets or confirmations) may name: a page's worth, small
+/// enough that one call never holds the server for long.
+pub const MAX_BATCH: usize = 100;
+
 /// Everything the browser needs to send one file straight to S3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadTicket {

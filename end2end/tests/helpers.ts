@@ -406,7 +406,8 @@ export type TicketCall = { name: string; uploadId?: string; objectKey?: string }
 
 /**
  * The page's calls to our upload API, from Playwright's network events: the tickets it asked for
- * (`/api/uploads/request`, in order) and the uploads it cancelled (`/api/uploads/cancel`, by id).
+ * (`/api/uploads/request-many` or `/api/uploads/request`, in order) and the uploads it cancelled
+ * (`/api/uploads/cancel`, by id).
  */
 export class UploadCalls {
   readonly tickets: TicketCall[] = [];
@@ -417,7 +418,22 @@ export class UploadCalls {
     page.on('request', (r) => {
       const path = new URL(r.url()).pathname;
       const form = new URLSearchParams(r.postData() ?? '');
-      if (path === '/api/uploads/request') {
+      if (path === '/api/uploads/request-many') {
+        // The dropzone asks for the tickets of files hashed together in one call.
+        const calls: TicketCall[] = (r.postDataJSON()?.files ?? []).map((f: any) => ({ name: f.file_name ?? '' }));
+        this.tickets.push(...calls);
+        this.answers.push(
+          r.response().then(async (res) => {
+            if (!res?.ok()) return;
+            const answers = await res.json();
+            calls.forEach((call, i) => {
+              const ticket = answers[i]?.Ok;
+              call.uploadId = ticket?.upload_id;
+              call.objectKey = ticket?.object_key;
+            });
+          }).catch(() => {}),
+        );
+      } else if (path === '/api/uploads/request') {
         const call: TicketCall = { name: form.get('file_name') ?? '' };
         this.tickets.push(call);
         this.answers.push(

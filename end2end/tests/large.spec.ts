@@ -146,9 +146,9 @@ test('after a reload the same file resumes with only the missing parts; another 
   await page.reload();
   await hydrated(page);
   mark = s3.mark();
-  const ticket = page.waitForResponse((r) => r.url().includes('/api/uploads/request'));
+  const ticket = page.waitForResponse((r) => r.url().includes('/api/uploads/request-many'));
   await page.setInputFiles('#file-input', file);
-  const plan = (await (await ticket).json()).send.Multipart;
+  const plan = (await (await ticket).json())[0].Ok.send.Multipart;
   expect(plan, 'a multipart ticket').toBeTruthy();
   expect(plan.resumed).toBe(true);
   await expect(row).toHaveAttribute('data-resumed', 'true', { timeout: 30_000 });

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::ApiError;
-use crate::model::{PartChecksum, PartUrls, PlainForm, UploadRow, UploadTicket};
+use crate::model::{FileRequest, PartChecksum, PartUrls, PlainForm, UploadRow, UploadTicket};
 
 #[cfg(feature = "ssr")]
 use super::ctx;
@@ -31,6 +31,72 @@ pub async fn request_upload(
         Ok(service::request(&ctx::state()?, &user, &file).await?)
     })
     .await
+}
+
+/// Tickets for many files in one round trip, each answered on its own: a refused file (too
+/// large, a type not allowed, the per-minute allowance spent) does not hold back the others.
+/// The answers are in the order of the files, `{"Ok": ticket}` or `{"Err": {"kind", "message"}}`.
+#[server(endpoint = "uploads/request-many", input = leptos::server_fn::codec::Json)]
+pub async fn request_uploads(files: Vec<FileRequest>) -> Result<Vec<Result<UploadTicket, ApiError>>, ApiError> {
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        let state = ctx::state()?;
+        check_batch(files.len())?;
+        let mut answers = Vec::with_capacity(files.len());
+        // One after the other: each takes a place in the per-minute allowance and writes a row,
+        // and the database does those one at a time anyway.
+        for f in files {
+            let fingerprint = f.first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
+                last_modified: f.last_modified.unwrap_or(0),
+                first_part_sha256,
+            });
+            let file = service::FileToSend {
+                name: f.file_name,
+                size: f.size,
+                content_type: f.content_type,
+                sha256: f.sha256,
+                fingerprint,
+            };
+            answers.push(service::request(&state, &user, &file).await.map_err(ApiError::from));
+        }
+        Ok(answers)
+    })
+    .await
+}
+
+/// Confirms many uploads in one round trip; the objects are looked at (HEAD) several at a time.
+/// Each answer, in the order of the ids, is the row or why it is not completed.
+#[server(endpoint = "uploads/confirm-many", input = leptos::server_fn::codec::Json)]
+pub async fn confirm_uploads(ids: Vec<String>) -> Result<Vec<Result<UploadRow, ApiError>>, ApiError> {
+    use futures::StreamExt;
+    ctx::answer(async move {
+        let user = ctx::require_user().await?;
+        let state = ctx::state()?;
+        check_batch(ids.len())?;
+        let (state, user) = (&state, &user);
+        Ok(futures::stream::iter(ids)
+            .map(|id| async move { service::confirm(state, user, &id).await.map_err(ApiError::from) })
+            .buffered(CONFIRM_CONCURRENCY)
+            .collect()
+            .await)
+    })
+    .await
+}
+
+/// How many objects one batched confirmation HEADs at once.
+#[cfg(feature = "ssr")]
+const CONFIRM_CONCURRENCY: usize = 8;
+
+#[cfg(feature = "ssr")]
+fn check_batch(n: usize) -> Result<(), ApiError> {
+    use crate::i18n::td_string;
+    if n > crate::model::MAX_BATCH {
+        let l = crate::locale::current();
+        return Err(ApiError::Invalid(
+            td_string!(l, errors.upload.batch_too_large, count_sent = n, most = crate::model::MAX_BATCH).to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Signed URLs for the next parts of a multipart upload, each pinned to its checksum.

@@ -458,6 +458,10 @@ mod runtime {
         /// Hashing reads whole parts (or small files) into memory: one at a time, in order.
         hash_lane: VecDeque<Command>,
         hashing: bool,
+        /// Ticket requests and confirmations waiting a moment to go to the server together
+        /// (`uploads/request-many`, `uploads/confirm-many`): a few round trips for many files.
+        tickets_waiting: Vec<(FileId, String)>,
+        confirms_waiting: Vec<(FileId, String)>,
     }
 
     thread_local! {
@@ -511,6 +515,8 @@ mod runtime {
                 generation: ById::new(),
                 hash_lane: VecDeque::new(),
                 hashing: false,
+                tickets_waiting: vec![],
+                confirms_waiting: vec![],
             })
         });
         let offline = window_event_listener(leptos::ev::offline, |_| dispatch(Input::Event(Event::Offline)));
@@ -681,6 +687,58 @@ mod runtime {
         wire::call(endpoint, Args::Form(&[("id", Some(upload_id))]), locale()).await
     }
 
+    /// How long a ticket request waits for others (files hashed just after it) before going.
+    const TICKET_WAIT_MS: i64 = 10;
+    /// How long a confirmation waits for others. A file being checked holds no upload place, so
+    /// the wait slows no transfer; it only turns many calls into one.
+    const CONFIRM_WAIT_MS: i64 = 40;
+
+    /// Sends the waiting ticket requests as one call; each file gets its own answer.
+    fn send_tickets() {
+        let batch = with_rt(|rt| std::mem::take(&mut rt.tickets_waiting)).unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        spawn_local(async move {
+            let body = format!(r#"{{"files":[{}]}}"#, batch.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(","));
+            let answers = wire::call("uploads/request-many", Args::Json(body), locale()).await;
+            for (i, (id, _)) in batch.into_iter().enumerate() {
+                match answers.as_ref().map(|a| wire::each(a, i)).map_err(String::clone) {
+                    Ok(Some(Ok(v))) => match wire::ticket(&v) {
+                        Some(ticket) => {
+                            let off = super::clock_warning(browser::now_ms(), ticket.server_time);
+                            with_rt(|rt| rt.board.clock_off_minutes.set(off));
+                            event(Event::TicketReceived { file: id, ticket });
+                        }
+                        None => event(Event::TicketFailed { file: id, message: unreadable() }),
+                    },
+                    Ok(Some(Err(message))) | Err(message) => event(Event::TicketFailed { file: id, message }),
+                    Ok(None) => event(Event::TicketFailed { file: id, message: unreadable() }),
+                }
+            }
+        });
+    }
+
+    /// Sends the waiting confirmations as one call; each file gets its own answer.
+    fn send_confirms() {
+        let batch = with_rt(|rt| std::mem::take(&mut rt.confirms_waiting)).unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        spawn_local(async move {
+            let ids: Vec<String> = batch.iter().map(|(_, upload_id)| json_string(upload_id)).collect();
+            let answers = wire::call("uploads/confirm-many", Args::Json(format!(r#"{{"ids":[{}]}}"#, ids.join(","))), locale()).await;
+            for (i, (id, _)) in batch.into_iter().enumerate() {
+                let answer = match answers.as_ref().map(|a| wire::each(a, i)) {
+                    Ok(Some(answer)) => answer,
+                    Ok(None) => Err(unreadable()),
+                    Err(message) => Err(message.clone()),
+                };
+                settled(id, answer);
+            }
+        });
+    }
+
     /// Confirm and complete answer the upload's row: it joins the history at once.
     fn settled(id: FileId, answer: Result<wasm_bindgen::JsValue, String>) {
         match answer {
@@ -712,26 +770,23 @@ mod runtime {
             Command::RequestTicket { file: id, sha256, first_part_sha256 } => {
                 let Some(f) = file(id) else { return event(Event::TicketFailed { file: id, message: lost() }) };
                 let last_modified = first_part_sha256.as_ref().map(|_| f.last_modified() as i64);
-                spawn_local(async move {
-                    let fields = [
-                        ("file_name", Some(f.name())),
-                        ("size", Some((f.size() as u64).to_string())),
-                        ("content_type", Some(f.type_())),
-                        ("sha256", sha256),
-                        ("last_modified", last_modified.map(|m| m.to_string())),
-                        ("first_part_sha256", first_part_sha256),
-                    ];
-                    let answer = wire::call("uploads/request", Args::Form(&fields), locale()).await;
-                    let answer = answer.and_then(|v| wire::ticket(&v).ok_or_else(unreadable));
-                    match answer {
-                        Ok(ticket) => {
-                            let off = super::clock_warning(browser::now_ms(), ticket.server_time);
-                            with_rt(|rt| rt.board.clock_off_minutes.set(off));
-                            event(Event::TicketReceived { file: id, ticket });
-                        }
-                        Err(message) => event(Event::TicketFailed { file: id, message }),
-                    }
+                let text = |v: Option<String>| v.map_or_else(|| "null".to_owned(), |v| json_string(&v));
+                let request = format!(
+                    r#"{{"file_name":{},"size":{},"content_type":{},"sha256":{},"last_modified":{},"first_part_sha256":{}}}"#,
+                    json_string(&f.name()),
+                    f.size() as u64,
+                    json_string(&f.type_()),
+                    text(sha256),
+                    last_modified.map_or_else(|| "null".to_owned(), |m| m.to_string()),
+                    text(first_part_sha256),
+                );
+                let first = with_rt(|rt| {
+                    rt.tickets_waiting.push((id, request));
+                    rt.tickets_waiting.len() == 1
                 });
+                if first == Some(true) {
+                    browser::after(TICKET_WAIT_MS, send_tickets);
+                }
             }
             Command::SendSingle { file: id, ticket } => {
                 let Some(f) = file(id) else {
@@ -815,7 +870,13 @@ mod runtime {
                 }
             }
             Command::Confirm { file: id, upload_id } => {
-                spawn_local(async move { settled(id, call_with_id("uploads/confirm", upload_id).await) })
+                let first = with_rt(|rt| {
+                    rt.confirms_waiting.push((id, upload_id));
+                    rt.confirms_waiting.len() == 1
+                });
+                if first == Some(true) {
+                    browser::after(CONFIRM_WAIT_MS, send_confirms);
+                }
             }
             Command::Complete { file: id, upload_id } => {
                 spawn_local(async move { settled(id, call_with_id("uploads/complete", upload_id).await) })

@@ -58,6 +58,16 @@ pub async fn call(endpoint: &str, args: Args<'_>, locale: Locale) -> Result<JsVa
     Err(parsed.as_ref().and_then(|v| string(v, "message")).unwrap_or_else(unreadable))
 }
 
+/// The `i`th answer of a batched call (`[{"Ok": …} | {"Err": {"message": …}}, …]`): the value, or
+/// the server's words for that one item; `None` when there is no such item.
+pub fn each(answers: &JsValue, i: usize) -> Option<Result<JsValue, String>> {
+    let item = answers.dyn_ref::<Array>()?.get(i as u32);
+    if let Some(ok) = field(&item, "Ok") {
+        return Some(Ok(ok));
+    }
+    Some(Err(field(&item, "Err").and_then(|e| string(&e, "message"))?))
+}
+
 /// A JSON string of `s` (quotes and escapes by the browser).
 pub fn json_string(s: &str) -> String {
     JSON::stringify(&JsValue::from_str(s)).ok().and_then(|s| s.as_string()).unwrap_or_default()

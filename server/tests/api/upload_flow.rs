@@ -674,3 +674,66 @@ async fn single_uploads_pin_the_sha256_so_other_bytes_are_refused_even_with_a_us
     assert_eq!(res.status(), 400);
     assert_eq!(count_rows(&app).await, 0);
 }
+
+#[tokio::test]
+async fn many_tickets_and_many_confirmations_each_answered_in_one_call() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let ann = app.sign_up("ann@x.io").await;
+    let bob = app.sign_up("bob@x.io").await;
+    let file = |name: &str, size: u64, ctype: &str| {
+        serde_json::json!({"file_name": name, "size": size, "content_type": ctype, "sha256": sha256_b64(&filler(size))})
+    };
+    let files = serde_json::json!({"files": [
+        file("one.txt", 10, "text/plain"),
+        file("program.exe", 10, "application/x-msdownload"),
+        file("two.txt", 2 << 20, "text/plain"),
+        file("three.png", 30, "image/png"),
+    ]});
+    let res = app.call_json("uploads/request-many", files, Some(&ann)).await;
+    assert_eq!(res.status(), 200);
+    let answers: Vec<serde_json::Value> = res.json().await.unwrap();
+    assert_eq!(answers.len(), 4, "one answer per file, in order");
+    assert!(answers[1]["Err"]["message"].as_str().unwrap().contains("application/x-msdownload"), "{answers:?}");
+    assert!(answers[2]["Err"]["message"].as_str().unwrap().contains("limit"), "{answers:?}");
+    let tickets: Vec<UploadTicket> =
+        [0, 3].iter().map(|&i| serde_json::from_value(answers[i]["Ok"].clone()).unwrap()).collect();
+    // Only the accepted files have rows.
+    assert_eq!(uploads::list_for_owner(&app.state.db, &row(&app, &tickets[0].upload_id).await.owner_id, None, 10).await.unwrap().len(), 2);
+
+    assert_eq!(send_to_s3(&tickets[0], &filler(10)).await.status(), 201);
+    assert_eq!(send_to_s3(&tickets[1], &filler(30)).await.status(), 201);
+    let ids = serde_json::json!({"ids": [tickets[0].upload_id, "no-such-upload", tickets[1].upload_id]});
+    // Another user's confirmations of these uploads find nothing of theirs.
+    let res = app.call_json("uploads/confirm-many", ids.clone(), Some(&bob)).await;
+    let answers: Vec<serde_json::Value> = res.json().await.unwrap();
+    assert!(answers.iter().all(|a| a["Err"]["kind"] == "not_found"), "{answers:?}");
+    assert_eq!(row(&app, &tickets[0].upload_id).await.status, UploadStatus::Pending);
+
+    let res = app.call_json("uploads/confirm-many", ids, Some(&ann)).await;
+    assert_eq!(res.status(), 200);
+    let answers: Vec<serde_json::Value> = res.json().await.unwrap();
+    assert_eq!(answers[0]["Ok"]["status"], "completed", "{answers:?}");
+    assert_eq!(answers[1]["Err"]["kind"], "not_found");
+    assert_eq!(answers[2]["Ok"]["status"], "completed");
+    for t in &tickets {
+        assert_eq!(row(&app, &t.upload_id).await.status, UploadStatus::Completed);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_over_the_limit_is_refused_whole_and_writes_nothing() {
+    let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
+    let ann = app.sign_up("ann@x.io").await;
+    let one = serde_json::json!({"file_name": "a.txt", "size": 10, "content_type": "text/plain", "sha256": sha256_b64(&filler(10))});
+    let files = serde_json::json!({ "files": vec![one; app::model::MAX_BATCH + 1] });
+    let res = app.call_json("uploads/request-many", files, Some(&ann)).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("101 files"), "{body}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(n, 0);
+    let ids = serde_json::json!({ "ids": vec!["x"; app::model::MAX_BATCH + 1] });
+    assert_eq!(app.call_json("uploads/confirm-many", ids, Some(&ann)).await.status(), 400);
+    // Signed out, nothing at all.
+    assert_eq!(app.call_json("uploads/confirm-many", serde_json::json!({"ids": []}), None).await.status(), 401);
+}
