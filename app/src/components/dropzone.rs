@@ -700,7 +700,8 @@ mod runtime {
             return;
         }
         spawn_local(async move {
-            let body = format!(r#"{{"files":[{}]}}"#, batch.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(","));
+            let body =
+                format!(r#"{{"files":[{}]}}"#, batch.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(","));
             let answers = wire::call("uploads/request-many", Args::Json(body), locale()).await;
             for (i, (id, _)) in batch.into_iter().enumerate() {
                 match answers.as_ref().map(|a| wire::each(a, i)).map_err(String::clone) {
@@ -727,7 +728,9 @@ mod runtime {
         }
         spawn_local(async move {
             let ids: Vec<String> = batch.iter().map(|(_, upload_id)| json_string(upload_id)).collect();
-            let answers = wire::call("uploads/confirm-many", Args::Json(format!(r#"{{"ids":[{}]}}"#, ids.join(","))), locale()).await;
+            let answers =
+                wire::call("uploads/confirm-many", Args::Json(format!(r#"{{"ids":[{}]}}"#, ids.join(","))), locale())
+                    .await;
             for (i, (id, _)) in batch.into_iter().enumerate() {
                 let answer = match answers.as_ref().map(|a| wire::each(a, i)) {
                     Ok(Some(answer)) => answer,

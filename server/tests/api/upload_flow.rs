@@ -680,9 +680,7 @@ async fn many_tickets_and_many_confirmations_each_answered_in_one_call() {
     let app = spawn_app_with(Engine::Sqlite, &LIMITS).await;
     let ann = app.sign_up("ann@x.io").await;
     let bob = app.sign_up("bob@x.io").await;
-    let file = |name: &str, size: u64, ctype: &str| {
-        serde_json::json!({"file_name": name, "size": size, "content_type": ctype, "sha256": sha256_b64(&filler(size))})
-    };
+    let file = |name: &str, size: u64, ctype: &str| serde_json::json!({"file_name": name, "size": size, "content_type": ctype, "sha256": sha256_b64(&filler(size))});
     let files = serde_json::json!({"files": [
         file("one.txt", 10, "text/plain"),
         file("program.exe", 10, "application/x-msdownload"),
@@ -698,7 +696,13 @@ async fn many_tickets_and_many_confirmations_each_answered_in_one_call() {
     let tickets: Vec<UploadTicket> =
         [0, 3].iter().map(|&i| serde_json::from_value(answers[i]["Ok"].clone()).unwrap()).collect();
     // Only the accepted files have rows.
-    assert_eq!(uploads::list_for_owner(&app.state.db, &row(&app, &tickets[0].upload_id).await.owner_id, None, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        uploads::list_for_owner(&app.state.db, &row(&app, &tickets[0].upload_id).await.owner_id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     assert_eq!(send_to_s3(&tickets[0], &filler(10)).await.status(), 201);
     assert_eq!(send_to_s3(&tickets[1], &filler(30)).await.status(), 201);

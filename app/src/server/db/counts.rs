@@ -95,8 +95,10 @@ fn sqlite_triggers() -> Vec<String> {
 fn postgres_triggers() -> Vec<String> {
     let bytes = |r: &str| format!("COALESCE({r}.confirmed_size, {r}.declared_size)");
     // What a statement adds to and takes from the counts, as (owner_id, day, status, n, bytes).
-    let inserted = format!("SELECT owner_id, created_at / {DAY_MS} AS day, status, 1 AS n, {} AS b FROM new_rows r", bytes("r"));
-    let deleted = format!("SELECT owner_id, created_at / {DAY_MS} AS day, status, -1 AS n, -{} AS b FROM old_rows r", bytes("r"));
+    let inserted =
+        format!("SELECT owner_id, created_at / {DAY_MS} AS day, status, 1 AS n, {} AS b FROM new_rows r", bytes("r"));
+    let deleted =
+        format!("SELECT owner_id, created_at / {DAY_MS} AS day, status, -1 AS n, -{} AS b FROM old_rows r", bytes("r"));
     let differs = format!(
         "(o.owner_id, o.created_at / {DAY_MS}, o.status, {}) IS DISTINCT FROM (nw.owner_id, nw.created_at / {DAY_MS}, nw.status, {})",
         bytes("o"),

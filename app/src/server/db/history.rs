@@ -87,12 +87,13 @@ fn filters(f: &HistoryFilter, with_cursor: bool, sqlite: bool) -> Where {
     }
     if let (true, Some((value, id))) = (with_cursor, &f.before) {
         let col = sort_column(f.sort);
-        let (a, b, c) = (w.int(*value), w.int(*value), w.text(id.clone()));
-        w.sql.push(format!("({col} > {a} OR ({col} = {b} AND up.id > {c}))"));
+        // A row value: both engines walk the (…, id) index from the cursor instead of filtering.
+        let (a, c) = (w.int(*value), w.text(id.clone()));
+        w.sql.push(format!("({col}, up.id) > ({a}, {c})"));
     } else if let (true, Some((value, id))) = (with_cursor, &f.after) {
         let col = sort_column(f.sort);
-        let (a, b, c) = (w.int(*value), w.int(*value), w.text(id.clone()));
-        w.sql.push(format!("({col} < {a} OR ({col} = {b} AND up.id < {c}))"));
+        let (a, c) = (w.int(*value), w.text(id.clone()));
+        w.sql.push(format!("({col}, up.id) < ({a}, {c})"));
     }
     w
 }
@@ -162,29 +163,32 @@ pub async fn summary(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<History
 /// The summary read from the rows themselves: for filters the counts cannot answer (part of a
 /// file name or email, times within a day), and to check the counts against.
 pub async fn summary_from_rows(pool: &Pool, f: &HistoryFilter, now: i64) -> Result<HistorySummary, DbError> {
-    let sqlite = super::is_sqlite(pool);
-    let w = filters(f, false, sqlite);
+    // One pass over the matching rows, grouped by status and day; totals and the chart are both
+    // sums of those groups (a name search costs one index scan, not two).
+    let w = filters(f, false, super::is_sqlite(pool));
     let sql = format!(
-        "SELECT up.status, COUNT(*), CAST(COALESCE(SUM(COALESCE(up.confirmed_size, up.declared_size)), 0) AS BIGINT) \
-         {} {} GROUP BY up.status ORDER BY up.status",
+        "SELECT up.status, up.created_at / {DAY_MS} AS day, COUNT(*), \
+         CAST(COALESCE(SUM(COALESCE(up.confirmed_size, up.declared_size)), 0) AS BIGINT) \
+         {} {} GROUP BY up.status, up.created_at / {DAY_MS}",
         from_clause(f),
         w.clause()
     );
-    let totals: Vec<(String, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
-
-    let mut w = filters(f, false, sqlite);
-    let since = w.int(now - now.rem_euclid(DAY_MS) - 29 * DAY_MS);
-    w.sql.push(format!("up.created_at >= {since}"));
-    let sql = format!(
-        "SELECT up.created_at / {DAY_MS} AS day, COUNT(*) {} {} GROUP BY up.created_at / {DAY_MS} ORDER BY day DESC",
-        from_clause(f),
-        w.clause()
-    );
-    let per_day: Vec<(i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
-
+    let groups: Vec<(String, i64, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+    let today = now - now.rem_euclid(DAY_MS);
+    let since = (today - 29 * DAY_MS) / DAY_MS;
+    let mut totals = std::collections::BTreeMap::<String, (i64, i64)>::new();
+    let mut per_day = std::collections::BTreeMap::<i64, i64>::new();
+    for (status, day, count, bytes) in groups {
+        let t = totals.entry(status).or_default();
+        t.0 += count;
+        t.1 += bytes;
+        if day >= since {
+            *per_day.entry(day).or_default() += count;
+        }
+    }
     Ok(HistorySummary {
-        totals: totals.into_iter().map(|(status, count, bytes)| StatusTotal { status, count, bytes }).collect(),
-        per_day: per_day.into_iter().map(|(d, n)| (d * DAY_MS, n)).collect(),
-        today: now - now.rem_euclid(DAY_MS),
+        totals: totals.into_iter().map(|(status, (count, bytes))| StatusTotal { status, count, bytes }).collect(),
+        per_day: per_day.into_iter().rev().map(|(d, n)| (d * DAY_MS, n)).collect(),
+        today,
     })
 }
