@@ -385,6 +385,7 @@ fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<Stri
 mod runtime {
     use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
+    use std::rc::Rc;
 
     use leptos::prelude::*;
     use leptos::task::spawn_local;
@@ -455,9 +456,10 @@ mod runtime {
         requests: ById<Vec<XmlHttpRequest>>,
         /// Bumped on abort: outcomes of an older generation are not reported (the queue's rule).
         generation: ById<u64>,
-        /// Hashing reads whole parts (or small files) into memory: one at a time, in order.
+        /// Hashing reads whole parts (or small files) into memory: in order, several at once while
+        /// their bytes stay within HASH_BUDGET (many small files), else one at a time.
         hash_lane: VecDeque<Command>,
-        hashing: bool,
+        hashing_bytes: u64,
         /// Ticket requests and confirmations waiting a moment to go to the server together
         /// (`uploads/request-many`, `uploads/confirm-many`): a few round trips for many files.
         tickets_waiting: Vec<(FileId, String)>,
@@ -514,7 +516,7 @@ mod runtime {
                 requests: ById::new(),
                 generation: ById::new(),
                 hash_lane: VecDeque::new(),
-                hashing: false,
+                hashing_bytes: 0,
                 tickets_waiting: vec![],
                 confirms_waiting: vec![],
             })
@@ -686,6 +688,13 @@ mod runtime {
     async fn call_with_id(endpoint: &'static str, upload_id: String) -> Result<wasm_bindgen::JsValue, String> {
         wire::call(endpoint, Args::Form(&[("id", Some(upload_id))]), locale()).await
     }
+
+    /// The bytes hashing may hold in memory at once: small files are hashed side by side (WebCrypto
+    /// works off the main thread), a large file's parts one at a time.
+    const HASH_BUDGET: u64 = 16 << 20;
+
+    /// How often a transfer's progress reaches the queue and the page, at most.
+    const PROGRESS_EVERY_MS: i64 = 50;
 
     /// How long a ticket request waits for others (files hashed just after it) before going.
     const TICKET_WAIT_MS: i64 = 10;
@@ -917,16 +926,30 @@ mod runtime {
         outcome: Box<dyn FnOnce(u16, String) -> Event>,
     ) {
         let started = generation(id);
-        let progress = move |loaded, total| {
-            if generation(id) == started {
-                progress(loaded, total);
+        // The browser reports progress every few kilobytes; the page takes the latest once per
+        // PROGRESS_EVERY_MS (each report runs the queue and touches the row's signals). What
+        // waits when the transfer ends is dropped: the outcome says it all.
+        let latest: Rc<Cell<Option<(f64, f64)>>> = Rc::new(Cell::new(None));
+        let progress: Rc<dyn Fn(f64, f64)> = Rc::from(progress);
+        let waiting = latest.clone();
+        let report = move |loaded, total| {
+            if waiting.replace(Some((loaded, total))).is_none() {
+                let (waiting, progress) = (waiting.clone(), progress.clone());
+                browser::after(PROGRESS_EVERY_MS, move || {
+                    if let Some((loaded, total)) = waiting.take() {
+                        if generation(id) == started {
+                            progress(loaded, total);
+                        }
+                    }
+                });
             }
         };
-        match browser::send(method, url, headers, body, Box::new(progress), locale()) {
+        match browser::send(method, url, headers, body, Box::new(report), locale()) {
             Ok((xhr, finished)) => {
                 with_rt(|rt| rt.requests.entry(id).push(xhr.clone()));
                 spawn_local(async move {
                     let (status, body) = finished.await;
+                    latest.take();
                     with_rt(|rt| {
                         if let Some(list) = rt.requests.get_mut(&id) {
                             list.retain(|x| x != &xhr);
@@ -941,40 +964,49 @@ mod runtime {
 
     /// Runs the next hash job when none is running.
     fn next_hash() {
-        let job = with_rt(|rt| {
-            if rt.hashing {
-                return None;
-            }
-            let job = rt.hash_lane.pop_front()?;
-            rt.hashing = true;
-            Some(job)
-        })
-        .flatten();
-        let Some(job) = job else { return };
-        spawn_local(async move {
-            let outcome = match &job {
-                Command::HashFile { file: id } => match file(*id) {
-                    Some(f) => {
-                        browser::sha256_b64(&f, locale()).await.map(|sha256| Event::FileHashed { file: *id, sha256 })
+        loop {
+            let job = with_rt(|rt| {
+                let size = match rt.hash_lane.front()? {
+                    Command::HashFile { file } => {
+                        rt.files.get(file).and_then(|f| f.as_ref()).map_or(0, |f| f.size() as u64)
                     }
-                    None => Err(lost()),
+                    Command::HashPart { start, end, .. } => end - start,
+                    _ => 0,
+                };
+                // Within the budget, or alone: a part larger than the budget still gets hashed.
+                if rt.hashing_bytes > 0 && rt.hashing_bytes + size > HASH_BUDGET {
+                    return None;
                 }
-                .map_err(|message| Event::HashFailed { file: *id, message }),
-                Command::HashPart { file: id, part, start, end } => {
-                    let blob = file(*id).ok_or_else(lost).and_then(|f| browser::slice(&f, *start, *end, locale()));
-                    let sum = match blob {
-                        Ok(b) => browser::sha256_b64(&b, locale()).await,
-                        Err(e) => Err(e),
-                    };
-                    sum.map(|sha256| Event::PartHashed { file: *id, part: *part, sha256 })
-                        .map_err(|message| Event::HashFailed { file: *id, message })
-                }
-                _ => return,
-            };
-            with_rt(|rt| rt.hashing = false);
-            event(outcome.unwrap_or_else(|e| e));
-            next_hash();
-        });
+                rt.hashing_bytes += size;
+                rt.hash_lane.pop_front().map(|job| (job, size))
+            })
+            .flatten();
+            let Some((job, size)) = job else { return };
+            spawn_local(async move {
+                let outcome = match &job {
+                    Command::HashFile { file: id } => match file(*id) {
+                        Some(f) => browser::sha256_b64(&f, locale())
+                            .await
+                            .map(|sha256| Event::FileHashed { file: *id, sha256 }),
+                        None => Err(lost()),
+                    }
+                    .map_err(|message| Event::HashFailed { file: *id, message }),
+                    Command::HashPart { file: id, part, start, end } => {
+                        let blob = file(*id).ok_or_else(lost).and_then(|f| browser::slice(&f, *start, *end, locale()));
+                        let sum = match blob {
+                            Ok(b) => browser::sha256_b64(&b, locale()).await,
+                            Err(e) => Err(e),
+                        };
+                        sum.map(|sha256| Event::PartHashed { file: *id, part: *part, sha256 })
+                            .map_err(|message| Event::HashFailed { file: *id, message })
+                    }
+                    _ => return,
+                };
+                with_rt(|rt| rt.hashing_bytes -= size);
+                event(outcome.unwrap_or_else(|e| e));
+                next_hash();
+            });
+        }
     }
 }
 
