@@ -53,9 +53,9 @@ pub fn choose(cookie: Option<&str>, accept_language: Option<&str>) -> Locale {
     offered.first().map_or_else(Locale::default, |o| o.2)
 }
 
-/// The value of one cookie in a `Cookie` header.
+/// The first non-empty value of one cookie in a `Cookie` header.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+    header.split(';').find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('=').filter(|v| !v.is_empty()))
 }
 
 /// The language of a request: its `lang` cookie, else its `Accept-Language`.
@@ -138,5 +138,6 @@ mod tests {
         assert_eq!(cookie_value("a=1; lang=fr; b=2", "lang"), Some("fr"));
         assert_eq!(cookie_value("language=de; lang=en", "lang"), Some("en"));
         assert_eq!(cookie_value("sid=x", "lang"), None);
+        assert_eq!(cookie_value("lang=; lang=fr", "lang"), Some("fr"), "an emptied cookie is passed over");
     }
 }

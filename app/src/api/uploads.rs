@@ -23,12 +23,8 @@ pub async fn request_upload(
 ) -> Result<UploadTicket, ApiError> {
     ctx::answer(async move {
         let user = ctx::require_user().await?;
-        let fingerprint = first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
-            last_modified: last_modified.unwrap_or(0),
-            first_part_sha256,
-        });
-        let file = service::FileToSend { name: file_name, size, content_type, sha256, fingerprint };
-        Ok(service::request(&ctx::state()?, &user, &file).await?)
+        let file = FileRequest { file_name, size, content_type, sha256, last_modified, first_part_sha256 };
+        Ok(service::request(&ctx::state()?, &user, &file.into()).await?)
     })
     .await
 }
@@ -46,18 +42,7 @@ pub async fn request_uploads(files: Vec<FileRequest>) -> Result<Vec<Result<Uploa
         // One after the other: each takes a place in the per-minute allowance and writes a row,
         // and the database does those one at a time anyway.
         for f in files {
-            let fingerprint = f.first_part_sha256.map(|first_part_sha256| crate::model::Fingerprint {
-                last_modified: f.last_modified.unwrap_or(0),
-                first_part_sha256,
-            });
-            let file = service::FileToSend {
-                name: f.file_name,
-                size: f.size,
-                content_type: f.content_type,
-                sha256: f.sha256,
-                fingerprint,
-            };
-            answers.push(service::request(&state, &user, &file).await.map_err(ApiError::from));
+            answers.push(service::request(&state, &user, &f.into()).await.map_err(ApiError::from));
         }
         Ok(answers)
     })

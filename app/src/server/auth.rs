@@ -93,10 +93,8 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-        .map(|(_, value)| value.to_owned())
+        .find_map(|h| crate::locale::cookie_value(h, SESSION_COOKIE))
+        .map(str::to_owned)
 }
 
 /// Failed sign-ins allowed per account and per address in [`ATTEMPT_WINDOW`] (counted in the

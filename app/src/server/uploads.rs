@@ -83,6 +83,16 @@ pub struct FileToSend {
     pub fingerprint: Option<Fingerprint>,
 }
 
+/// What a page asks for, one file of `request_upload` or `request_uploads`.
+impl From<crate::model::FileRequest> for FileToSend {
+    fn from(f: crate::model::FileRequest) -> Self {
+        let fingerprint = f
+            .first_part_sha256
+            .map(|first_part_sha256| Fingerprint { last_modified: f.last_modified.unwrap_or(0), first_part_sha256 });
+        FileToSend { name: f.file_name, size: f.size, content_type: f.content_type, sha256: f.sha256, fingerprint }
+    }
+}
+
 /// Longest a multipart upload may sit idle before the reconciler aborts it; every batch of part
 /// URLs moves this forward, so an upload that keeps sending never runs out.
 pub const MULTIPART_IDLE_MILLIS: i64 = 24 * 3600 * 1000;
