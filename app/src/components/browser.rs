@@ -91,6 +91,12 @@ pub fn send(
 
 /// Runs `f` after `ms` milliseconds.
 pub fn after(ms: i64, f: impl FnOnce() + 'static) {
+    after_boxed(ms, Box::new(f));
+}
+
+/// One closure type for every timer: each closure type handed to the browser is its own glue
+/// code in the page.
+fn after_boxed(ms: i64, f: Box<dyn FnOnce()>) {
     if let Some(w) = web_sys::window() {
         let cb = Closure::once_into_js(f);
         let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(

@@ -2,19 +2,19 @@
 //!
 //! Three layers: the queue ([`crate::upload_queue`], plain Rust) decides everything; the runtime
 //! below (WASM only) turns its commands into hashing, XHRs and server calls and feeds their
-//! outcomes back; the view renders the queue's [`FileView`]s and forwards clicks. The state the
-//! view reads is plain values, so the same markup renders on the server.
+//! outcomes back; the painter ([`super::painter`], WASM only) writes the queue's [`FileView`]s into
+//! the markup the server rendered ([`DropzoneShell`]). The island itself renders nothing: a
+//! reactive view of the queue weighed a third of the page's WASM (see `doc/page-weight.md`).
 //!
 //! Its words are in the page's language, read once when the island starts
 //! ([`crate::locale::current`]: the request's on the server, `<html lang>` in the browser, which
-//! the server wrote from the same request) and carried in [`Board::locale`].
+//! the server wrote from the same request).
 
 use leptos::prelude::*;
 
 use crate::i18n::{td_string, Locale};
-use crate::meter::{speed_words, Meter};
-use crate::model::{human_size_in, Limits};
-use crate::upload_queue::{Event, FileId, FileView, Phase, Totals};
+use crate::model::Limits;
+use crate::upload_queue::{Event, FileId, FileView, Phase};
 
 /// Minutes this computer's clock is off the server's, when more than five: signatures are made on
 /// the server's time, so a far-off local clock is worth telling the user about.
@@ -23,361 +23,131 @@ pub fn clock_warning(local_ms: i64, server_ms: i64) -> Option<i64> {
     (minutes.abs() > 5).then_some(minutes)
 }
 
-/// What the view reads; the runtime writes it after each batch of events.
-#[derive(Clone, Copy)]
-struct Board {
-    /// The language of every word the island shows or says.
-    locale: Locale,
-    ids: RwSignal<Vec<FileId>>,
-    rows: StoredValue<Vec<(FileId, RwSignal<FileView>)>>,
-    totals: RwSignal<Totals>,
-    clock_off_minutes: RwSignal<Option<i64>>,
-    /// What screen readers hear: each file's moves that matter, once.
-    said: RwSignal<String>,
-    /// Files are being dragged over the page: the whole page takes them.
-    page_drag: RwSignal<bool>,
-    /// Per file: its speed meter and the words it shows ("1.5 MiB/s, 12 s left").
-    meters: StoredValue<Vec<(FileId, Meter, RwSignal<String>)>>,
-    overall_speed: RwSignal<String>,
-    /// Per image file: a `blob:` URL of the file itself, for its thumbnail (never uploaded).
-    thumbs: StoredValue<Vec<(FileId, String)>>,
-}
-
 /// The phases worth telling a screen reader about, as they are reached.
-fn announced(phase: Phase) -> bool {
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn announced(phase: Phase) -> bool {
     matches!(phase, Phase::Uploading | Phase::Paused | Phase::Done | Phase::Failed | Phase::Cancelled | Phase::Refused)
 }
 
-impl Board {
-    fn row(&self, id: FileId) -> Option<RwSignal<FileView>> {
-        self.rows.with_value(|rows| rows.iter().find(|(i, _)| *i == id).map(|(_, s)| *s))
-    }
+/// A row's buttons: Pause, Resume, Cancel, Retry, Remove, in their order on the page.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) const ACTIONS: usize = 5;
 
-    fn speed(&self, id: FileId) -> Option<RwSignal<String>> {
-        self.meters.with_value(|m| m.iter().find(|(i, ..)| *i == id).map(|(_, _, s)| *s))
-    }
-
-    fn thumb(&self, id: FileId) -> Option<String> {
-        self.thumbs.with_value(|t| t.iter().find(|(i, _)| *i == id).map(|(_, u)| u.clone()))
-    }
-
-    /// Samples each uploading file's bytes (at most once a second each) into its words and the
-    /// overall ones.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    fn measure(&self, now_ms: i64, views: &[FileView], totals: Totals) {
-        let mut overall = 0;
-        let mut any_new = false;
-        self.meters.update_value(|meters| {
-            meters.retain(|(id, ..)| views.iter().any(|v| v.id == *id));
-            for (id, meter, words) in meters.iter_mut() {
-                let Some(v) = views.iter().find(|v| v.id == *id) else { continue };
-                if v.phase != Phase::Uploading {
-                    *meter = Meter::new(now_ms, v.sent);
-                    if !words.with_untracked(String::is_empty) {
-                        words.set(String::new());
-                    }
-                    continue;
-                }
-                if meter.sample(now_ms, v.sent) {
-                    any_new = true;
-                    words.set(speed_words(meter.rate(), v.size.saturating_sub(v.sent), self.locale));
-                }
-                overall += meter.rate();
-            }
-        });
-        if any_new || overall == 0 {
-            let words = speed_words(overall, totals.total.saturating_sub(totals.sent), self.locale);
-            if self.overall_speed.with_untracked(|w| *w != words) {
-                self.overall_speed.set(words);
-            }
-        }
-    }
-
-    /// Writes only what changed, so a progress event re-renders one row's numbers, not the list.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    fn show(&self, owner: &Owner, views: Vec<FileView>, totals: Totals) {
-        let ids: Vec<FileId> = views.iter().map(|v| v.id).collect();
-        let locale = self.locale;
-        let say = |v: &FileView| td_string!(locale, drop.file_phase, name = &v.name, phase = v.phase.label(locale));
-        let mut said = vec![];
-        for view in views {
-            match self.row(view.id) {
-                Some(signal) => {
-                    if signal.with_untracked(|old| old.phase != view.phase) && announced(view.phase) {
-                        said.push(say(&view));
-                    }
-                    if signal.with_untracked(|old| *old != view) {
-                        signal.set(view);
-                    }
-                }
-                None => {
-                    if announced(view.phase) {
-                        said.push(say(&view));
-                    }
-                    let id = view.id;
-                    let words = owner.with(|| RwSignal::new(String::new()));
-                    self.meters.update_value(|m| m.push((id, Meter::default(), words)));
-                    let signal = owner.with(|| RwSignal::new(view));
-                    self.rows.update_value(|rows| rows.push((id, signal)));
-                }
-            }
-        }
-        self.rows.update_value(|rows| rows.retain(|(id, _)| ids.contains(id)));
-        if self.ids.with_untracked(|old| *old != ids) {
-            self.ids.set(ids);
-        }
-        if self.totals.get_untracked() != totals {
-            self.totals.set(totals);
-        }
-        if !said.is_empty() {
-            self.said.set(said.join(" "));
-        }
+/// The event a row's button `i` sends, and the button that takes its place. Pause/Resume and
+/// Cancel/Retry replace each other, so the focus moves to the one that appears and a keyboard
+/// user is never dropped to the top of the page; Remove hands it to the file picker.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn action(i: usize, file: FileId) -> (Event, Option<usize>) {
+    match i {
+        0 => (Event::Pause { file }, Some(1)),
+        1 => (Event::Resume { file }, Some(0)),
+        2 => (Event::Cancel { file }, Some(3)),
+        3 => (Event::Retry { file }, Some(2)),
+        _ => (Event::Remove { file }, None),
     }
 }
 
-/// Once the page has shown the queue's new state: focus `target` if it is shown, else (a row
-/// removed) the file picker.
-fn focus_soon(target: Option<NodeRef<leptos::html::Button>>) {
-    #[cfg(feature = "hydrate")]
-    crate::components::browser::after(0, move || {
-        let shown = target.and_then(|t| t.get_untracked()).filter(|b| !b.hidden());
-        match shown {
-            Some(button) => {
-                let _ = button.focus();
-            }
-            None => {
-                if let Some(input) = document().get_element_by_id("file-input") {
-                    use wasm_bindgen::JsCast;
-                    let _ = input.unchecked_into::<web_sys::HtmlElement>().focus();
-                }
-            }
+/// Which of a row's buttons are shown, in [`action`]'s order.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn shown(v: &FileView) -> [bool; ACTIONS] {
+    [v.can_pause, v.can_resume, v.can_cancel, v.can_retry, v.can_remove]
+}
+
+/// A multipart file's `data-parts` ("3/7"); none for a single-request file.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn parts(v: &FileView) -> Option<String> {
+    (v.parts_total > 0).then(|| format!("{}/{}", v.parts_done, v.parts_total))
+}
+
+/// A multipart file's `data-resumed`: whether it goes on from an earlier upload.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn resumed(v: &FileView) -> Option<&'static str> {
+    (v.parts_total > 0).then_some(if v.resumed { "true" } else { "false" })
+}
+
+/// The percentage a row shows while its bytes move (or wait, paused).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) fn percent(v: &FileView, locale: Locale) -> String {
+    match v.phase {
+        Phase::Uploading | Phase::Paused if v.size > 0 => {
+            td_string!(locale, drop.percent, percent = v.sent * 100 / v.size)
         }
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = target;
+        _ => String::new(),
+    }
 }
 
-/// Sends an event to the queue (in the browser; on the server nothing happens).
-fn send_event(event: Event) {
-    #[cfg(feature = "hydrate")]
-    runtime::dispatch(runtime::Input::Event(event));
-    #[cfg(not(feature = "hydrate"))]
-    let _ = event;
-}
-
-/// The limits the dropzone checks files against: on the server from the configuration, in the
-/// browser from the attributes the server rendered (an island prop would cost a JSON decoder).
-fn limits() -> Limits {
+/// The limits the dropzone shows and checks files against, from the configuration (server).
+fn configured_limits() -> Limits {
     #[cfg(feature = "ssr")]
-    return use_context::<crate::server::AppState>().map(|s| s.config.limits.clone()).unwrap_or(Limits {
-        max_bytes: 0,
-        multipart_threshold: 0,
-        allowed_types: vec![],
-    });
-    #[cfg(not(feature = "ssr"))]
-    {
-        let attr = |name: &str| {
-            document()
-                .query_selector("[data-testid=dropzone]")
-                .ok()
-                .flatten()
-                .and_then(|el| el.get_attribute(name))
-                .unwrap_or_default()
-        };
-        Limits {
-            max_bytes: attr("data-max-bytes").parse().unwrap_or(0),
-            multipart_threshold: attr("data-multipart-threshold").parse().unwrap_or(u64::MAX),
-            allowed_types: attr("data-types").split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-        }
+    if let Some(state) = use_context::<crate::server::AppState>() {
+        return state.config.limits.clone();
+    }
+    Limits { max_bytes: 0, multipart_threshold: 0, allowed_types: vec![] }
+}
+
+/// The limits in the browser: from the attributes the server rendered (an island prop would cost
+/// a JSON decoder).
+#[cfg(feature = "hydrate")]
+fn page_limits(root: &web_sys::Element) -> Limits {
+    let attr = |name: &str| root.get_attribute(name).unwrap_or_default();
+    Limits {
+        max_bytes: attr("data-max-bytes").parse().unwrap_or(0),
+        multipart_threshold: attr("data-multipart-threshold").parse().unwrap_or(u64::MAX),
+        allowed_types: attr("data-types").split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
     }
 }
 
-/// The one island of the app: drop or pick files, watch them go, and see each finished one join
-/// the history (`#history`) that the server rendered beside it.
-#[island]
-pub fn Dropzone() -> impl IntoView {
-    let limits = limits();
+/// The dropzone's markup, rendered by the server only: the zone, the overall line, the notices
+/// and the (empty) queue. The [`Dropzone`] island beside it brings it to life; without scripts
+/// the page hides it and offers the plain form.
+#[component]
+pub fn DropzoneShell() -> impl IntoView {
+    let limits = configured_limits();
     let locale = crate::locale::current();
-    let board = Board {
-        locale,
-        ids: RwSignal::new(vec![]),
-        rows: StoredValue::new(vec![]),
-        totals: RwSignal::new(Totals::default()),
-        clock_off_minutes: RwSignal::new(None),
-        said: RwSignal::new(String::new()),
-        page_drag: RwSignal::new(false),
-        meters: StoredValue::new(vec![]),
-        overall_speed: RwSignal::new(String::new()),
-        thumbs: StoredValue::new(vec![]),
-    };
-    let hover = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
-    runtime::start(limits.clone(), board);
-    // Picks folders (a non-standard attribute the view cannot name; the picker is the browser's).
-    let folder_input = NodeRef::<leptos::html::Input>::new();
-    // A mark for tests and styles: the dropzone answers to events from now on.
-    Effect::new(move |_| {
-        if let Some(input) = folder_input.get() {
-            let _ = input.set_attribute("webkitdirectory", "");
-        }
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
-    let announcement = move || {
-        let t = board.totals.get();
-        if t.counted_files == 0 {
-            String::new()
-        } else {
-            td_string!(locale, drop.files_uploaded, done = t.done_files, total = t.counted_files)
-        }
-    };
-    // A drop anywhere on the page reaches the window's listener (see `runtime::start`), which
-    // walks folders too; here only the highlight.
-    let on_drop = move |_: leptos::ev::DragEvent| hover.set(false);
-    let on_pick = move |ev: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                if let Some(files) = input.files() {
-                    runtime::add_files(files);
-                }
-                input.set_value("");
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = ev;
-    };
-    let any_finished = move || board.totals.get().done_files > 0;
-    let any_active = move || {
-        board.ids.track();
-        board.rows.with_value(|rows| rows.iter().any(|(_, r)| r.with(|v| v.can_cancel)))
-    };
-
     view! {
         <div
             class="dropzone"
-            class:hover=move || hover.get()
+            id="dropzone"
             data-testid="dropzone"
             data-max-bytes=limits.max_bytes.to_string()
             data-multipart-threshold=limits.multipart_threshold.to_string()
             data-types=limits.allowed_types.join(",")
-            on:dragenter=move |ev| { ev.prevent_default(); hover.set(true); }
-            on:dragover=move |ev| { ev.prevent_default(); hover.set(true); }
-            on:dragleave=move |_| hover.set(false)
-            on:drop=on_drop
         >
-            <input type="file" multiple id="file-input" class="visually-hidden" on:change=on_pick/>
+            <input type="file" multiple id="file-input" class="visually-hidden"/>
             <label for="file-input" class="drop-target">
                 <strong>{td_string!(locale, drop.drop_here)}</strong>{td_string!(locale, drop.paste_or)}
                 <span class="pick">{td_string!(locale, drop.choose_files)}</span>
                 <span class="hint">{td_string!(locale, drop.limits_hint, limits = limits.describe_in(locale))}</span>
             </label>
-            <input type="file" multiple id="folder-input" class="visually-hidden" node_ref=folder_input on:change=on_pick/>
+            <input type="file" multiple id="folder-input" class="visually-hidden" webkitdirectory=""/>
             <label for="folder-input" class="pick-folder">{td_string!(locale, drop.choose_folder)}</label>
         </div>
-        <div class="drop-overlay" aria-hidden="true" hidden=move || !board.page_drag.get()>
+        <div class="drop-overlay" id="drop-overlay" aria-hidden="true" hidden>
             <p>{td_string!(locale, drop.drop_to_upload)}</p>
         </div>
-        // Shown and hidden rather than mounted and unmounted: attributes cost the page's WASM far
-        // less than conditional views, and a button keeps its place (and the focus near it).
-        <div class="overall" data-testid="overall" hidden=move || board.totals.get().counted_files == 0>
-            <progress
-                aria-label=td_string!(locale, drop.all_files)
-                max=move || board.totals.get().total.max(1)
-                value=move || board.totals.get().sent
-            ></progress>
-            <span>{move || {
-                let t = board.totals.get();
-                let (sent, total) = (human_size_in(t.sent, locale), human_size_in(t.total, locale));
-                td_string!(locale, drop.overall_progress, sent = sent, total = total, percent = t.sent * 100 / t.total.max(1))
-            }}</span>
-            <span class="speed" data-testid="overall-speed">{move || board.overall_speed.get()}</span>
-            <button type="button" class="small" hidden=move || !any_active() on:click=move |_| send_event(Event::CancelAll)>{td_string!(locale, drop.cancel_all)}</button>
-            <button type="button" class="small" hidden=move || !any_finished() on:click=move |_| send_event(Event::ClearFinished)>{td_string!(locale, drop.clear_finished)}</button>
+        // Shown and hidden rather than added and removed: a button keeps its place (and the focus
+        // near it).
+        <div class="overall" id="overall" data-testid="overall" hidden>
+            <progress id="overall-bar" aria-label=td_string!(locale, drop.all_files) max="1" value="0"></progress>
+            <span id="overall-words"></span>
+            <span class="speed" id="overall-speed" data-testid="overall-speed"></span>
+            <button type="button" class="small" id="cancel-all" hidden>{td_string!(locale, drop.cancel_all)}</button>
+            <button type="button" class="small" id="clear-finished" hidden>{td_string!(locale, drop.clear_finished)}</button>
         </div>
-        <p class="flash error" role="alert" hidden=move || board.clock_off_minutes.get().is_none()>
-            {move || board.clock_off_minutes.get().map(|m| if m > 0 {
-                td_string!(locale, drop.clock_ahead, minutes = m.abs())
-            } else {
-                td_string!(locale, drop.clock_behind, minutes = m.abs())
-            })}
-        </p>
-        <p class="visually-hidden" aria-live="polite" data-testid="announce">{announcement}</p>
-        <p class="visually-hidden" aria-live="polite" data-testid="file-announce">{move || board.said.get()}</p>
-        <ul class="queue" data-testid="queue">
-            <For each=move || board.ids.get() key=|id| *id let:id>
-                {board.row(id).map(|row| {
-                    let speed = board.speed(id).unwrap_or_else(|| RwSignal::new(String::new()));
-                    view! { <QueueRow row=row speed=speed thumb=board.thumb(id) locale=locale/> }
-                })}
-            </For>
-        </ul>
+        <p class="flash error" id="clock-warning" role="alert" hidden></p>
+        <p class="visually-hidden" id="announce" aria-live="polite" data-testid="announce"></p>
+        <p class="visually-hidden" id="file-announce" aria-live="polite" data-testid="file-announce"></p>
+        <ul class="queue" id="queue" data-testid="queue"></ul>
     }
 }
 
-#[component]
-fn QueueRow(row: RwSignal<FileView>, speed: RwSignal<String>, thumb: Option<String>, locale: Locale) -> impl IntoView {
-    let (id, name, size) = row.with_untracked(|v| (v.id, v.name.clone(), v.size));
-    let phase = move || row.with(|v| v.phase);
-    let parts = move || row.with(|v| (v.parts_total > 0).then(|| format!("{}/{}", v.parts_done, v.parts_total)));
-    let percent = move || {
-        row.with(|v| match v.phase {
-            Phase::Uploading | Phase::Paused if v.size > 0 => {
-                td_string!(locale, drop.percent, percent = v.sent * 100 / v.size)
-            }
-            _ => String::new(),
-        })
-    };
-    // Pause/Resume and Cancel/Retry replace each other: the focus moves to the one that appears,
-    // so a keyboard user is never dropped to the top of the page.
-    let refs: [NodeRef<leptos::html::Button>; 5] = std::array::from_fn(|_| NodeRef::new());
-    let button = move |label: &'static str, shown: fn(&FileView) -> bool, event: fn(FileId) -> Event, me: usize| {
-        let partner = match me {
-            0 => Some(1),
-            1 => Some(0),
-            2 => Some(3),
-            3 => Some(2),
-            _ => None,
-        };
-        view! {
-            <button type="button" class="small" node_ref=refs[me] hidden=move || !row.with(shown)
-                on:click=move |_| {
-                    send_event(event(id));
-                    focus_soon(partner.map(|p| refs[p]));
-                }
-            >{label}</button>
-        }
-    };
-    view! {
-        <li
-            class="file"
-            data-phase=move || phase().word()
-            data-name=name.clone()
-            data-parts=parts
-            data-resumed=move || row.with(|v| (v.parts_total > 0).then_some(if v.resumed { "true" } else { "false" }))
-        >
-            <span class="name">
-                {thumb.map(|src| view! { <img class="thumb" src=src alt="" width="28" height="28"/> })}
-                {name.clone()}
-            </span>
-            <span class="size">{human_size_in(size, locale)}</span>
-            <progress aria-label=td_string!(locale, drop.upload_of, name = &name) max=size.max(1) value=move || row.with(|v| v.sent.min(size))></progress>
-            <span class="phase" data-testid="phase">{move || phase().label(locale)}</span>
-            <span class="percent">{percent}</span>
-            <span class="speed">{move || speed.get()}</span>
-            <span class="actions">
-                {button(td_string!(locale, drop.pause), |v| v.can_pause, |file| Event::Pause { file }, 0)}
-                {button(td_string!(locale, drop.resume), |v| v.can_resume, |file| Event::Resume { file }, 1)}
-                {button(td_string!(locale, drop.cancel), |v| v.can_cancel, |file| Event::Cancel { file }, 2)}
-                {button(td_string!(locale, drop.retry), |v| v.can_retry, |file| Event::Retry { file }, 3)}
-                {button(td_string!(locale, drop.remove), |v| v.can_remove, |file| Event::Remove { file }, 4)}
-            </span>
-            <span class="message" role="status">{move || row.with(|v| v.message.clone())}</span>
-        </li>
-    }
+/// The one island of the app: it renders nothing itself, and in the browser drives the
+/// [`DropzoneShell`] beside it and adds each finished file to the history (`#history`) that the
+/// server rendered.
+#[island]
+pub fn Dropzone() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    runtime::start(crate::locale::current());
 }
 
 /// The browser side: File objects, requests and timers, driven by the queue's commands.
@@ -387,18 +157,18 @@ mod runtime {
     use std::collections::VecDeque;
     use std::rc::Rc;
 
-    use leptos::prelude::*;
+    use leptos::prelude::on_cleanup;
     use leptos::task::spawn_local;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     use web_sys::{File, FileList, XmlHttpRequest};
 
-    use super::Board;
     use crate::components::browser::{self, Body};
+    use crate::components::painter::{listen, Listener, Painter};
     use crate::components::wire::{self, Args};
     use crate::components::{history, wire::json_string};
     use crate::i18n::{td_string, Locale};
-    use crate::model::{Limits, SendPlan};
+    use crate::model::SendPlan;
     use crate::upload_queue::{Command, Event, FileId, FileView, Queue, QueueConfig};
 
     /// Files prepared ahead: each now waits for its SHA-256 before its ticket, so keep twice the
@@ -449,8 +219,12 @@ mod runtime {
 
     struct Runtime {
         queue: Queue,
-        board: Board,
-        owner: Owner,
+        /// The language of every word the island shows or says.
+        locale: Locale,
+        /// Writes the queue's state into the page.
+        painter: Painter,
+        /// Removed when the island goes away.
+        listeners: Vec<Listener>,
         files: ById<Option<File>>,
         /// Byte transfers in flight, per file, with the generation they belong to.
         requests: ById<Vec<XmlHttpRequest>>,
@@ -472,46 +246,98 @@ mod runtime {
         static BUSY: Cell<bool> = const { Cell::new(false) };
     }
 
-    pub fn start(limits: Limits, board: Board) {
-        // The whole page takes dropped files (and folders) and pasted ones.
+    pub fn start(locale: Locale) {
+        let Some(painter) = Painter::find(locale) else { return };
+        let limits = super::page_limits(painter.root());
+        let Some(window) = web_sys::window() else { return };
+        let win: &web_sys::EventTarget = window.as_ref();
         let has_files = |ev: &web_sys::DragEvent| {
             ev.data_transfer().is_some_and(|dt| dt.types().iter().any(|t| t.as_string().as_deref() == Some("Files")))
         };
-        let dragover = window_event_listener(leptos::ev::dragover, move |ev| {
-            if has_files(&ev) {
+        let drag = |ev: &web_sys::Event| ev.unchecked_ref::<web_sys::DragEvent>().clone();
+        let paint = |f: fn(&Painter, bool), on: bool| {
+            with_rt(|rt| f(&rt.painter, on));
+        };
+        let root: web_sys::EventTarget = painter.root().clone().into();
+        let mut listeners = vec![
+            // The whole page takes dropped files (and folders) and pasted ones.
+            listen(win, "dragover", move |ev| {
+                if has_files(&drag(&ev)) {
+                    ev.prevent_default();
+                    paint(Painter::page_drag, true);
+                }
+            }),
+            listen(win, "dragleave", move |ev| {
+                // Leaving the window itself: no element to enter next.
+                if drag(&ev).related_target().is_none() {
+                    paint(Painter::page_drag, false);
+                }
+            }),
+            listen(win, "drop", move |ev| {
                 ev.prevent_default();
-                board.page_drag.set(true);
-            }
-        });
-        let dragleave = window_event_listener(leptos::ev::dragleave, move |ev| {
-            // Leaving the window itself: no element to enter next.
-            if ev.related_target().is_none() {
-                board.page_drag.set(false);
-            }
-        });
-        let drop = window_event_listener(leptos::ev::drop, move |ev| {
-            ev.prevent_default();
-            board.page_drag.set(false);
-            if let Some(dt) = ev.data_transfer() {
-                add_dropped(dt);
-            }
-        });
-        let paste = window_event_listener(leptos::ev::paste, move |ev| {
-            if let Some(files) = ev.clipboard_data().and_then(|d| d.files()).filter(|f| f.length() > 0) {
+                paint(Painter::page_drag, false);
+                paint(Painter::hover, false);
+                if let Some(dt) = drag(&ev).data_transfer() {
+                    add_dropped(dt);
+                }
+            }),
+            listen(win, "paste", |ev| {
+                let ev: &web_sys::ClipboardEvent = ev.unchecked_ref();
+                if let Some(files) = ev.clipboard_data().and_then(|d| d.files()).filter(|f| f.length() > 0) {
+                    ev.prevent_default();
+                    add_files(files);
+                }
+            }),
+            listen(win, "offline", |_| event(Event::Offline)),
+            listen(win, "online", |_| event(Event::Online)),
+            // Leaving the page mid-upload loses the queue: ask first.
+            listen(win, "beforeunload", move |ev| {
+                if with_rt(|rt| rt.queue.in_flight()).unwrap_or(false) {
+                    ev.prevent_default();
+                    ev.unchecked_ref::<web_sys::BeforeUnloadEvent>().set_return_value(td_string!(locale, drop.leaving));
+                }
+            }),
+            // The zone's own highlight; the window's listener takes the drop itself.
+            listen(&root, "dragenter", move |ev| {
                 ev.prevent_default();
-                add_files(files);
+                paint(Painter::hover, true);
+            }),
+            listen(&root, "dragover", move |ev| {
+                ev.prevent_default();
+                paint(Painter::hover, true);
+            }),
+            listen(&root, "dragleave", move |_| paint(Painter::hover, false)),
+            listen(painter.queue(), "click", |ev| {
+                let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+                let Some((e, partner)) = target.and_then(|t| with_rt(|rt| rt.painter.clicked(&t)).flatten()) else {
+                    return;
+                };
+                event(e);
+                focus_soon(partner);
+            }),
+            listen(painter.cancel_all(), "click", |_| event(Event::CancelAll)),
+            listen(painter.clear_finished(), "click", |_| event(Event::ClearFinished)),
+        ];
+        let doc = window.document();
+        for id in ["file-input", "folder-input"] {
+            if let Some(input) = doc.as_ref().and_then(|d| d.get_element_by_id(id)) {
+                listeners.push(listen(&input, "change", |ev| {
+                    if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                        if let Some(files) = input.files() {
+                            add_files(files);
+                        }
+                        input.set_value("");
+                    }
+                }));
             }
-        });
-        let owner = Owner::current().unwrap_or_default();
+        }
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
             *r.borrow_mut() = Some(Runtime {
-                queue: Queue::new(
-                    QueueConfig { sign_ahead: SIGN_AHEAD, locale: board.locale, ..QueueConfig::new(limits) },
-                    seed,
-                ),
-                board,
-                owner,
+                queue: Queue::new(QueueConfig { sign_ahead: SIGN_AHEAD, locale, ..QueueConfig::new(limits) }, seed),
+                locale,
+                painter,
+                listeners,
                 files: ById::new(),
                 requests: ById::new(),
                 generation: ById::new(),
@@ -521,36 +347,35 @@ mod runtime {
                 confirms_waiting: vec![],
             })
         });
-        let offline = window_event_listener(leptos::ev::offline, |_| dispatch(Input::Event(Event::Offline)));
-        let online = window_event_listener(leptos::ev::online, |_| dispatch(Input::Event(Event::Online)));
-        // Leaving the page mid-upload loses the queue: ask first.
-        let leaving = window_event_listener(leptos::ev::beforeunload, move |ev| {
-            if with_rt(|rt| rt.queue.in_flight()).unwrap_or(false) {
-                ev.prevent_default();
-                ev.set_return_value(td_string!(board.locale, drop.leaving));
-            }
-        });
         if !browser::online() {
-            dispatch(Input::Event(Event::Offline));
+            event(Event::Offline);
+        }
+        // A mark for tests and styles: the dropzone answers to events from now on.
+        if let Some(body) = doc.and_then(|d| d.body()) {
+            let _ = body.set_attribute("data-hydrated", "true");
         }
         on_cleanup(move || {
-            offline.remove();
-            online.remove();
-            leaving.remove();
-            dragover.remove();
-            dragleave.remove();
-            drop.remove();
-            paste.remove();
             // Navigating away: stop every transfer; late answers find no runtime and are dropped.
-            if let Some(rt) = RUNTIME.with(|r| r.borrow_mut().take()) {
+            if let Some(mut rt) = RUNTIME.with(|r| r.borrow_mut().take()) {
+                for listener in rt.listeners.drain(..) {
+                    listener.remove();
+                }
                 for xhr in rt.requests.values().flatten() {
                     let _ = xhr.abort();
                 }
-                rt.board.thumbs.with_value(|t| {
-                    for (_, url) in t {
-                        let _ = web_sys::Url::revoke_object_url(url);
-                    }
-                });
+                rt.painter.forget_all();
+            }
+        });
+    }
+
+    /// Once the page shows the queue's new state: focus `target` if it is shown, else (its row
+    /// removed) the file picker.
+    fn focus_soon(target: Option<web_sys::Element>) {
+        browser::after(0, move || {
+            let shown = target.filter(|b| b.is_connected() && !b.unchecked_ref::<web_sys::HtmlElement>().hidden());
+            let target = shown.or_else(|| web_sys::window()?.document()?.get_element_by_id("file-input"));
+            if let Some(el) = target {
+                let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
             }
         });
     }
@@ -636,7 +461,7 @@ mod runtime {
                         if let Some(url) =
                             is_image.then(|| web_sys::Url::create_object_url_with_blob(&file).ok()).flatten()
                         {
-                            rt.board.thumbs.update_value(|t| t.push((id, url)));
+                            rt.painter.add_thumb(id, url);
                         }
                         rt.files.insert(id, Some(file));
                         commands
@@ -645,8 +470,7 @@ mod runtime {
                 };
                 let views: Vec<FileView> = rt.queue.files().collect();
                 let totals = rt.queue.totals();
-                rt.board.measure(now, &views, totals);
-                rt.board.show(&rt.owner, views, totals);
+                rt.painter.show(now, views, totals);
                 commands
             });
             for command in commands.unwrap_or_default() {
@@ -666,7 +490,7 @@ mod runtime {
 
     /// The page's language, for the words the runtime writes itself.
     fn locale() -> Locale {
-        with_rt(|rt| rt.board.locale).unwrap_or_default()
+        with_rt(|rt| rt.locale).unwrap_or_default()
     }
 
     fn file(id: FileId) -> Option<File> {
@@ -717,7 +541,7 @@ mod runtime {
                     Ok(Some(Ok(v))) => match wire::ticket(&v) {
                         Some(ticket) => {
                             let off = super::clock_warning(browser::now_ms(), ticket.server_time);
-                            with_rt(|rt| rt.board.clock_off_minutes.set(off));
+                            with_rt(|rt| rt.painter.clock_off(off));
                             event(Event::TicketReceived { file: id, ticket });
                         }
                         None => event(Event::TicketFailed { file: id, message: unreadable() }),
@@ -906,9 +730,7 @@ mod runtime {
                 with_rt(|rt| {
                     rt.files.remove(&id);
                     rt.generation.remove(&id);
-                    rt.board.thumbs.update_value(|t| {
-                        t.retain(|(i, url)| *i != id || web_sys::Url::revoke_object_url(url).is_err());
-                    });
+                    rt.painter.forget(id);
                 });
             }
         }
@@ -1019,5 +841,57 @@ mod tests {
         assert_eq!(clock_warning(1_000_000, 1_000_000 + 4 * 60_000), None);
         assert_eq!(clock_warning(1_000_000 + 10 * 60_000, 1_000_000), Some(10));
         assert_eq!(clock_warning(1_000_000, 1_000_000 + 7 * 60_000), Some(-7));
+    }
+
+    fn view(phase: Phase) -> FileView {
+        FileView {
+            id: FileId(3),
+            name: "a.bin".into(),
+            size: 200,
+            content_type: String::new(),
+            phase,
+            paused_by: None,
+            sent: 50,
+            message: None,
+            parts_done: 0,
+            parts_total: 0,
+            resumed: false,
+            can_pause: true,
+            can_resume: false,
+            can_cancel: true,
+            can_retry: false,
+            can_remove: false,
+            upload_id: None,
+        }
+    }
+
+    #[test]
+    fn each_button_swaps_with_its_partner_and_remove_hands_the_focus_to_the_picker() {
+        let f = FileId(7);
+        assert!(matches!(action(0, f), (Event::Pause { file: FileId(7) }, Some(1))));
+        assert!(matches!(action(1, f), (Event::Resume { file: FileId(7) }, Some(0))));
+        assert!(matches!(action(2, f), (Event::Cancel { file: FileId(7) }, Some(3))));
+        assert!(matches!(action(3, f), (Event::Retry { file: FileId(7) }, Some(2))));
+        assert!(matches!(action(4, f), (Event::Remove { file: FileId(7) }, None)));
+        assert_eq!(shown(&view(Phase::Uploading)), [true, false, true, false, false]);
+    }
+
+    #[test]
+    fn parts_and_resumption_are_marked_on_multipart_rows_only() {
+        let single = view(Phase::Uploading);
+        assert_eq!((parts(&single), resumed(&single)), (None, None));
+        let multi = FileView { parts_done: 3, parts_total: 7, resumed: true, ..single };
+        assert_eq!((parts(&multi).as_deref(), resumed(&multi)), (Some("3/7"), Some("true")));
+        let fresh = FileView { resumed: false, ..multi };
+        assert_eq!(resumed(&fresh), Some("false"));
+    }
+
+    #[test]
+    fn a_percentage_shows_while_bytes_move_or_wait_paused() {
+        assert_eq!(percent(&view(Phase::Uploading), Locale::en), "25%");
+        assert_eq!(percent(&view(Phase::Paused), Locale::en), "25%");
+        assert_eq!(percent(&view(Phase::Done), Locale::en), "");
+        assert_eq!(percent(&FileView { size: 0, ..view(Phase::Uploading) }, Locale::en), "");
+        assert!(announced(Phase::Done) && announced(Phase::Refused) && !announced(Phase::Hashing));
     }
 }

@@ -3,6 +3,8 @@ pub mod browser;
 pub mod dropzone;
 #[cfg(feature = "hydrate")]
 pub mod history;
+#[cfg(feature = "hydrate")]
+pub mod painter;
 pub mod upload_list;
 #[cfg(feature = "hydrate")]
 pub mod wire;

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::uploads::{my_uploads, signed_plain_form};
 use crate::api::ApiError;
-use crate::components::dropzone::Dropzone;
+use crate::components::dropzone::{Dropzone, DropzoneShell};
 use crate::components::upload_list::UploadList;
 use crate::i18n::{td, td_string};
 use crate::model::PlainForm;
@@ -38,6 +38,7 @@ pub fn ProfilePage() -> impl IntoView {
                             <p class="notice">{td_string!(locale, pages.profile.no_script)}</p>
                             <style>".dropzone, .overall, .queue { display: none; }"</style>
                         </noscript>
+                        <DropzoneShell/>
                         <Dropzone/>
                         <PlainUpload form=f/>
                         <h2>{td_string!(locale, pages.profile.history)}</h2>
