@@ -273,18 +273,12 @@ impl Painter {
             set_hidden(&self.shell.cancel_all, !active);
             self.any_active = Some(active);
         }
-        let old = self.totals.replace(t);
-        if old == Some(t) {
+        if self.totals.replace(t) == Some(t) {
             return;
         }
-        let old = old.unwrap_or(Totals { counted_files: usize::MAX, done_files: usize::MAX, ..t });
         let s = &self.shell;
-        if (old.counted_files == 0) != (t.counted_files == 0) || old.counted_files == usize::MAX {
-            set_hidden(&s.overall, t.counted_files == 0);
-        }
-        if (old.done_files > 0) != (t.done_files > 0) || old.done_files == usize::MAX {
-            set_hidden(&s.clear_finished, t.done_files == 0);
-        }
+        set_hidden(&s.overall, t.counted_files == 0);
+        set_hidden(&s.clear_finished, t.done_files == 0);
         let _ = s.overall_bar.set_attribute("max", &t.total.max(1).to_string());
         let _ = s.overall_bar.set_attribute("value", &t.sent.to_string());
         let (sent, total) = (human_size_in(t.sent, locale), human_size_in(t.total, locale));
