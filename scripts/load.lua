@@ -1,5 +1,7 @@
--- wrk script for scripts/load: POSTs ticket requests to /api/uploads/request as many users at once.
+-- wrk script for scripts/load: POSTs ticket requests to /api/uploads/request as many users at once,
+-- or (LOAD_KIND=companion) asks @uppy/companion's /s3/params for the same file's signed POST.
 -- Environment (set by scripts/load):
+--   LOAD_KIND     `app` (the default) or `companion`
 --   LOAD_ORIGIN   the app's origin, sent as `origin` (the same-origin guard refuses anything else)
 --   LOAD_COOKIES  file of `s3drop_session=…` lines, one per user
 --   LOAD_SHA256   base64 SHA-256 of the declared 1024-byte file (any valid digest: nothing is uploaded)
@@ -49,7 +51,11 @@ local live = false
 sent, answered, ok, first_ms, last_ms = 0, 0, 0, 0, 0
 statuses = {}
 
+local companion = os.getenv("LOAD_KIND") == "companion"
+
 function init(args)
+  stop_at = now_ms() + 1000 * tonumber(os.getenv("LOAD_SECONDS") or "30")
+  if companion then return end
   for line in io.lines(os.getenv("LOAD_COOKIES")) do
     if line ~= "" then table.insert(cookies, line) end
   end
@@ -57,7 +63,6 @@ function init(args)
   -- Threads start at opposite ends of the list, so two threads rarely use one user at once.
   cursor = math.floor(id * #cookies / 2) % #cookies
   sha256 = urlencode(assert(os.getenv("LOAD_SHA256"), "LOAD_SHA256 is not set"))
-  stop_at = now_ms() + 1000 * tonumber(os.getenv("LOAD_SECONDS") or "30")
   headers = {
     ["origin"] = assert(os.getenv("LOAD_ORIGIN"), "LOAD_ORIGIN is not set"),
     ["content-type"] = "application/x-www-form-urlencoded",
@@ -74,12 +79,15 @@ function delay()
 end
 
 function request()
-  cursor = cursor % #cookies + 1
-  headers["cookie"] = cookies[cursor]
   if live then
     sent = sent + 1
     if first_ms == 0 then first_ms = now_ms() end
   end
+  if companion then
+    return wrk.format("GET", string.format("/s3/params?filename=load-%d-%d.bin&type=application%%2Foctet-stream", id, sent))
+  end
+  cursor = cursor % #cookies + 1
+  headers["cookie"] = cookies[cursor]
   local body = string.format(
     "file_name=load-%d-%d.bin&size=1024&content_type=application%%2Foctet-stream&sha256=%s", id, sent, sha256)
   return wrk.format("POST", nil, headers, body)

@@ -21,6 +21,15 @@ test('100 files of 1 MiB: each file\'s phases and the main thread\'s profile', a
   });
   const files = await makeTransfer(page, Array.from({ length: 100 }, (_, i) => ({ name: `b-${i}.bin`, type: 'application/octet-stream', bytes: 'b'.repeat(64 * 1024), repeat: 16 })));
   const cdp = await page.context().newCDPSession(page);
+  // The browser's own work on the main thread (style, layout, paint, event dispatch, XHR), which
+  // the JS profiler lumps together as "(program)": a trace of the timeline categories.
+  const traceEvents: any[] = [];
+  cdp.on('Tracing.dataCollected', (d: any) => traceEvents.push(...d.value));
+  const traced = new Promise<void>((done) => cdp.once('Tracing.tracingComplete', () => done()));
+  await cdp.send('Tracing.start', {
+    transferMode: 'ReportEvents',
+    traceConfig: { includedCategories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'loading', 'v8'] },
+  });
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
   await cdp.send('Profiler.start');
@@ -28,6 +37,25 @@ test('100 files of 1 MiB: each file\'s phases and the main thread\'s profile', a
   await dropTransfer(page, files);
   await expect(page.getByTestId('announce')).toHaveText('100 of 100 files uploaded.', { timeout: 60_000 });
   const { profile } = await cdp.send('Profiler.stop') as any;
+  await cdp.send('Tracing.end');
+  await traced;
+  // Self time of each complete event on the renderer's main thread, by name (children subtracted).
+  const main = traceEvents.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+  const onMain = traceEvents.filter((e) => main && e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur)
+    .sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  const selfTime: Record<string, number> = {};
+  const open: any[] = [];
+  let topLevel = 0;
+  for (const e of onMain) {
+    while (open.length && open[open.length - 1].ts + open[open.length - 1].dur <= e.ts) open.pop();
+    const parent = open[open.length - 1];
+    if (parent) selfTime[parent.name] -= e.dur;
+    else topLevel += e.dur;
+    selfTime[e.name] = (selfTime[e.name] ?? 0) + e.dur;
+    open.push(e);
+  }
+  console.log(`main thread trace: ${(topLevel / 1000).toFixed(0)} ms in top-level tasks; self time by event (ms):`);
+  for (const [k, v] of Object.entries(selfTime).sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log((v / 1000).toFixed(1).padStart(8), k);
   const self: Record<string, number> = {};
   const byId = new Map<number, any>(profile.nodes.map((n: any) => [n.id, n]));
   const dt = profile.timeDeltas; let total = 0;

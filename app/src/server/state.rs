@@ -20,6 +20,8 @@ pub struct AppState {
     /// While no admin exists: the token of the one-time link that makes its user the admin, as
     /// read from the database at start-up (for the log; the database decides who may use it).
     pub admin_invite: Arc<Mutex<Option<String>>>,
+    /// Records single-request tickets, many per transaction.
+    pub tickets: db::tickets::TicketWriter,
     /// Our clock minus S3's, in seconds, as last measured.
     pub clock_skew_secs: Arc<AtomicI64>,
 }
@@ -39,8 +41,10 @@ impl AppState {
         } else {
             None
         };
+        let tickets = db::tickets::TicketWriter::start(db.clone(), super::uploads::UPLOADS_PER_MINUTE);
         Ok(AppState {
             leptos_options,
+            tickets,
             config: Arc::new(config),
             db,
             s3,

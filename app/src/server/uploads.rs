@@ -146,11 +146,15 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
             }
         }
     }
-    if !crate::server::db::users::take_ticket(&state.db, &user.id, now, UPLOADS_PER_MINUTE).await? {
-        return Err(ApiError::RateLimited(td_string!(locale(), errors.upload.too_many).to_owned()).into());
-    }
+    let too_many =
+        || -> Failure { ApiError::RateLimited(td_string!(locale(), errors.upload.too_many).to_owned()).into() };
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("uploads/{}/{id}/{name}", user.id);
+    // A multipart upload takes its place in the allowance before S3 is asked to start it; a single
+    // request's is taken by the ticket writer, with its row, once it is signed.
+    if multipart && !crate::server::db::users::take_ticket(&state.db, &user.id, now, UPLOADS_PER_MINUTE).await? {
+        return Err(too_many());
+    }
     let s3_id = match multipart {
         true => Some(state.s3.create_multipart_upload(&key, content_type, PartChecksums::Sha256).await?),
         false => None,
@@ -216,8 +220,21 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
                 (SendPlan::Put { url: req.url, headers: browser_headers(req.headers) }, expires)
             }
         };
+        let row = db::tickets::PendingRow {
+            id: id.clone(),
+            owner_id: user.id.clone(),
+            object_key: key.clone(),
+            file_name: name.as_str().to_owned(),
+            content_type: content_type.to_owned(),
+            declared_size: size as i64,
+            checksum_sha256: sha256.clone(),
+            method: new.method,
+            expires_at: expires,
+        };
         new.expires_at = expires;
-        uploads::insert_pending(&state.db, &id, &new).await?;
+        if state.tickets.record(row, now).await? == db::tickets::Admitted::OverAllowance {
+            return Err(too_many());
+        }
         plan
     };
     let expires_at = new.expires_at;

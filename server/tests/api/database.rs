@@ -282,3 +282,60 @@ on_both_engines! {
         assert_eq!(n, rows);
     }
 }
+
+fn pending_row(id: &str, owner: &str) -> db::tickets::PendingRow {
+    db::tickets::PendingRow {
+        id: id.into(),
+        owner_id: owner.into(),
+        object_key: format!("uploads/{owner}/{id}/f.txt"),
+        file_name: "f.txt".into(),
+        content_type: "text/plain".into(),
+        declared_size: 3,
+        checksum_sha256: Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=".into()),
+        method: SigningMethod::Post,
+        expires_at: db::now_millis() + 60_000,
+    }
+}
+
+on_both_engines! {
+    /// Tickets sent at once are written together: each owner's allowance is counted exactly, in the
+    /// order they were sent, a row the database refuses fails alone, and a refused ticket leaves
+    /// nothing behind.
+    async fn the_ticket_writer_records_many_at_once_with_exact_allowances(engine) {
+        use db::tickets::{Admitted, TicketWriter};
+        let pool = pool(engine).await;
+        let a = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
+        let b = users::create(&pool, &email("b@x.io"), Role::User, "h").await.unwrap();
+        uploads::insert_pending(&pool, "taken", &new_upload(&b.id, "elsewhere")).await.unwrap();
+        let writer = TicketWriter::start(pool.clone(), 3);
+        let now = db::now_millis();
+        let mut rows: Vec<_> = (0..5).map(|i| pending_row(&format!("a{i}"), &a.id)).collect();
+        rows.push(pending_row("b0", &b.id));
+        rows.push(pending_row("taken", &b.id)); // the id is taken: the database refuses this one
+        rows.push(pending_row("n0", "no-such-user"));
+        let answers = futures::future::join_all(rows.into_iter().map(|r| writer.record(r, now))).await;
+        let got: Vec<String> = answers.iter().map(|a| match a {
+            Ok(Admitted::Recorded) => "recorded".into(),
+            Ok(Admitted::OverAllowance) => "over".into(),
+            Err(e) => if e.is_unique_violation() { "taken".into() } else { format!("{e}") },
+        }).collect();
+        assert_eq!(got, ["recorded", "recorded", "recorded", "over", "over", "recorded", "taken", "over"], "{engine:?}");
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE status = 'pending' ORDER BY id")
+            .fetch_all(&pool).await.unwrap();
+        let ids: Vec<&str> = ids.iter().map(|(i,)| i.as_str()).collect();
+        assert_eq!(ids, ["a0", "a1", "a2", "b0", "taken"], "{engine:?}: only the admitted rows, and the older 'taken'");
+        let window = |id: String| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_as::<_, (i64, i64)>("SELECT ticket_window_start, ticket_window_count FROM users WHERE id = $1")
+                    .bind(id).fetch_one(&pool).await.unwrap()
+            }
+        };
+        assert_eq!(window(a.id.clone()).await, (now, 3), "{engine:?}");
+        // The refused row's ticket was not counted: its transaction was rolled back.
+        assert_eq!(window(b.id.clone()).await, (now, 1), "{engine:?}");
+        // A minute on, the allowance opens again.
+        assert_eq!(writer.record(pending_row("a9", &a.id), now + 60_000).await.unwrap(), Admitted::Recorded);
+        assert_eq!(window(a.id.clone()).await, (now + 60_000, 1), "{engine:?}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod counts;
 pub mod history;
 pub mod invites;
 pub mod sessions;
+pub mod tickets;
 pub mod uploads;
 pub mod users;
 
@@ -22,6 +23,9 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("could not create the folder for the SQLite file {path}: {source}")]
     Folder { path: String, source: std::io::Error },
+    /// One failure given to every caller it concerns (a transaction that wrote many callers' rows).
+    #[error(transparent)]
+    Shared(std::sync::Arc<DbError>),
 }
 
 /// A database that cannot serve now, as opposed to a query of ours that is wrong.
@@ -36,6 +40,9 @@ pub enum Outage {
 impl DbError {
     /// Whether this is the database being away or full (worth a 503 and a retry) rather than a fault.
     pub fn outage(&self) -> Option<Outage> {
+        if let DbError::Shared(e) = self {
+            return e.outage();
+        }
         let DbError::Sqlx(e) = self else { return None };
         match e {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
@@ -61,7 +68,11 @@ impl DbError {
 
     /// The database refused a row whose unique value (id, object key, email) another row has.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
+        match self {
+            DbError::Sqlx(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            DbError::Shared(e) => e.is_unique_violation(),
+            _ => false,
+        }
     }
 }
 
