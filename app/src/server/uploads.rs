@@ -232,7 +232,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
             expires_at: expires,
         };
         new.expires_at = expires;
-        if state.tickets.record(row, now).await? == db::tickets::Admitted::OverAllowance {
+        if state.tickets.record(row).await? == db::tickets::Admitted::OverAllowance {
             return Err(too_many());
         }
         plan

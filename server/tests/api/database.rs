@@ -283,6 +283,8 @@ on_both_engines! {
     }
 }
 
+const SUM: &str = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=";
+
 fn pending_row(id: &str, owner: &str) -> db::tickets::PendingRow {
     db::tickets::PendingRow {
         id: id.into(),
@@ -291,7 +293,7 @@ fn pending_row(id: &str, owner: &str) -> db::tickets::PendingRow {
         file_name: "f.txt".into(),
         content_type: "text/plain".into(),
         declared_size: 3,
-        checksum_sha256: Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=".into()),
+        checksum_sha256: Some(SUM.into()),
         method: SigningMethod::Post,
         expires_at: db::now_millis() + 60_000,
     }
@@ -308,12 +310,13 @@ on_both_engines! {
         let b = users::create(&pool, &email("b@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "taken", &new_upload(&b.id, "elsewhere")).await.unwrap();
         let writer = TicketWriter::start(pool.clone(), 3);
-        let now = db::now_millis();
+        let before = db::now_millis();
         let mut rows: Vec<_> = (0..5).map(|i| pending_row(&format!("a{i}"), &a.id)).collect();
         rows.push(pending_row("b0", &b.id));
         rows.push(pending_row("taken", &b.id)); // the id is taken: the database refuses this one
         rows.push(pending_row("n0", "no-such-user"));
-        let answers = futures::future::join_all(rows.into_iter().map(|r| writer.record(r, now))).await;
+        let answers = futures::future::join_all(rows.into_iter().map(|r| writer.record(r))).await;
+        let after = db::now_millis();
         let got: Vec<String> = answers.iter().map(|a| match a {
             Ok(Admitted::Recorded) => "recorded".into(),
             Ok(Admitted::OverAllowance) => "over".into(),
@@ -324,6 +327,10 @@ on_both_engines! {
             .fetch_all(&pool).await.unwrap();
         let ids: Vec<&str> = ids.iter().map(|(i,)| i.as_str()).collect();
         assert_eq!(ids, ["a0", "a1", "a2", "b0", "taken"], "{engine:?}: only the admitted rows, and the older 'taken'");
+        let row = uploads::get(&pool, "a1").await.unwrap().unwrap();
+        assert_eq!((row.owner_id.as_str(), row.object_key.as_str(), row.declared_size), (a.id.as_str(), format!("uploads/{}/a1/f.txt", a.id).as_str(), 3));
+        assert_eq!((row.method, row.checksum_sha256.as_deref()), (SigningMethod::Post, Some(SUM)), "{engine:?}");
+        assert!((before..=after).contains(&row.created_at), "{engine:?}");
         let window = |id: String| {
             let pool = pool.clone();
             async move {
@@ -331,11 +338,16 @@ on_both_engines! {
                     .bind(id).fetch_one(&pool).await.unwrap()
             }
         };
-        assert_eq!(window(a.id.clone()).await, (now, 3), "{engine:?}");
+        let (start, count) = window(a.id.clone()).await;
+        assert!((before..=after).contains(&start) && count == 3, "{engine:?}: {start} {count}");
         // The refused row's ticket was not counted: its transaction was rolled back.
-        assert_eq!(window(b.id.clone()).await, (now, 1), "{engine:?}");
-        // A minute on, the allowance opens again.
-        assert_eq!(writer.record(pending_row("a9", &a.id), now + 60_000).await.unwrap(), Admitted::Recorded);
-        assert_eq!(window(a.id.clone()).await, (now + 60_000, 1), "{engine:?}");
+        assert_eq!(window(b.id.clone()).await.1, 1, "{engine:?}");
+        // Still within the minute: nothing more for a; once it is over, a new window opens.
+        assert_eq!(writer.record(pending_row("a8", &a.id)).await.unwrap(), Admitted::OverAllowance);
+        sqlx::query("UPDATE users SET ticket_window_start = ticket_window_start - 60000 WHERE id = $1")
+            .bind(&a.id).execute(&pool).await.unwrap();
+        assert_eq!(writer.record(pending_row("a9", &a.id)).await.unwrap(), Admitted::Recorded);
+        let (start, count) = window(a.id.clone()).await;
+        assert!(start >= after && count == 1, "{engine:?}: {start} {count}");
     }
 }

@@ -42,40 +42,6 @@ pub async fn insert_failed(pool: &Pool, id: &str, u: &NewUpload<'_>, reason: &st
     insert(pool, id, u, UploadStatus::Failed, Some(reason)).await
 }
 
-/// The columns a new row is inserted with, in the order [`bind_new`] binds them.
-pub(super) const INSERT_COLUMNS: &str = "id, owner_id, object_key, file_name, content_type, declared_size, \
-    checksum_sha256, method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint, status, error";
-pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-/// How many values [`bind_new`] binds.
-pub(super) const INSERT_PARAMS: usize = 16;
-
-/// Binds one new row's values, in the order of [`INSERT_COLUMNS`].
-pub(super) fn bind_new<'q>(
-    q: AnyQuery<'q>,
-    id: &'q str,
-    u: &NewUpload<'q>,
-    created_at: i64,
-    status: UploadStatus,
-    reason: Option<&'q str>,
-) -> AnyQuery<'q> {
-    q.bind(id)
-        .bind(u.owner_id)
-        .bind(u.object_key)
-        .bind(u.file_name)
-        .bind(u.content_type)
-        .bind(u.declared_size)
-        .bind(u.checksum_sha256)
-        .bind(u.method.as_str())
-        .bind(created_at)
-        .bind(u.expires_at)
-        .bind(u.multipart.as_ref().map(|m| m.upload_id))
-        .bind(u.multipart.as_ref().map(|m| m.part_size))
-        .bind(u.multipart.as_ref().map(|m| m.part_count))
-        .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
-        .bind(status.as_str())
-        .bind(reason)
-}
-
 async fn insert(
     pool: &Pool,
     id: &str,
@@ -83,21 +49,34 @@ async fn insert(
     status: UploadStatus,
     reason: Option<&str>,
 ) -> Result<UploadRow, DbError> {
-    let sql = format!(
-        "INSERT INTO uploads ({INSERT_COLUMNS}) VALUES ({}) RETURNING {COLUMNS}",
-        (1..=INSERT_PARAMS).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-    );
-    let q = sqlx::query(&sql);
-    bind_new(q, id, u, now_millis(), status, reason)
-        // All rows, not the first: SQLite commits a `RETURNING` statement only when it is stepped to
-        // its end, and a failed commit (a full disk) is reported only then. Taking the first row and
-        // dropping the statement answered success for a row that was never stored.
-        .fetch_all(pool)
-        .await?
-        .pop()
-        .map(|row| sqlx::FromRow::from_row(&row))
-        .transpose()?
-        .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+    sqlx::query_as(&format!(
+        "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, \
+         method, created_at, expires_at, multipart_upload_id, part_size, part_count, fingerprint, status, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(u.owner_id)
+    .bind(u.object_key)
+    .bind(u.file_name)
+    .bind(u.content_type)
+    .bind(u.declared_size)
+    .bind(u.checksum_sha256)
+    .bind(u.method.as_str())
+    .bind(now_millis())
+    .bind(u.expires_at)
+    .bind(u.multipart.as_ref().map(|m| m.upload_id))
+    .bind(u.multipart.as_ref().map(|m| m.part_size))
+    .bind(u.multipart.as_ref().map(|m| m.part_count))
+    .bind(u.multipart.as_ref().and_then(|m| m.fingerprint))
+    .bind(status.as_str())
+    .bind(reason)
+    // All rows, not the first: SQLite commits a `RETURNING` statement only when it is stepped to
+    // its end, and a failed commit (a full disk) is reported only then. Taking the first row and
+    // dropping the statement answered success for a row that was never stored.
+    .fetch_all(pool)
+    .await?
+    .pop()
+    .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<UploadRow>, DbError> {
