@@ -220,18 +220,8 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
                 (SendPlan::Put { url: req.url, headers: browser_headers(req.headers) }, expires)
             }
         };
-        let row = db::tickets::PendingRow {
-            id: id.clone(),
-            owner_id: user.id.clone(),
-            object_key: key.clone(),
-            file_name: name.as_str().to_owned(),
-            content_type: content_type.to_owned(),
-            declared_size: size as i64,
-            checksum_sha256: sha256.clone(),
-            method: new.method,
-            expires_at: expires,
-        };
         new.expires_at = expires;
+        let row = db::tickets::PendingRow::from_new(&id, &new);
         if state.tickets.record(row).await? == db::tickets::Admitted::OverAllowance {
             return Err(too_many());
         }

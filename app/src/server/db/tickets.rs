@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::uploads::NewUpload;
 use super::{is_sqlite, now_millis, DbError, Pool};
 use crate::model::SigningMethod;
 
@@ -49,6 +50,23 @@ pub struct PendingRow {
     #[serde(serialize_with = "method_word")]
     pub method: SigningMethod,
     pub expires_at: i64,
+}
+
+impl PendingRow {
+    /// `new` under the id `id`, owned (its multipart fields, if any, are not recorded here).
+    pub fn from_new(id: &str, new: &NewUpload<'_>) -> Self {
+        PendingRow {
+            id: id.to_owned(),
+            owner_id: new.owner_id.to_owned(),
+            object_key: new.object_key.to_owned(),
+            file_name: new.file_name.to_owned(),
+            content_type: new.content_type.to_owned(),
+            declared_size: new.declared_size,
+            checksum_sha256: new.checksum_sha256.map(str::to_owned),
+            method: new.method,
+            expires_at: new.expires_at,
+        }
+    }
 }
 
 fn method_word<S: serde::Serializer>(m: &SigningMethod, s: S) -> Result<S::Ok, S::Error> {
