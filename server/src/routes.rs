@@ -72,7 +72,7 @@ struct Landing {
 
 /// The signed-in user of a plain route's request, if any.
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
-    Ok(auth::user_from_headers(&state.db, headers).await?)
+    Ok(auth::user_from_headers(&state.sessions, headers).await?)
 }
 
 /// Where S3's 303 brings a browser after a plain-form upload: verify exactly as the dropzone's

@@ -44,7 +44,7 @@ pub(crate) mod ctx {
 
     /// The signed-in user, if the session cookie names a live session.
     pub async fn user() -> Result<Option<User>, ApiError> {
-        Ok(auth::user_from_headers(&state()?.db, &request_headers()).await?)
+        Ok(auth::user_from_headers(&state()?.sessions, &request_headers()).await?)
     }
 
     pub async fn require_user() -> Result<User, ApiError> {

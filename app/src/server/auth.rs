@@ -8,7 +8,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 use rand_core::RngCore;
 
-use super::db::{self, sessions, users::User, DbError, Pool};
+use super::db::{self, sessions, sessions::SessionReader, users::User, DbError, Pool};
 use super::s3::sigv4::sha256_hex;
 
 pub const SESSION_COOKIE: &str = "s3drop_session";
@@ -65,14 +65,10 @@ pub async fn start_session(pool: &Pool, user_id: &str) -> Result<String, DbError
     Ok(token)
 }
 
-pub async fn user_for_token(pool: &Pool, token: &str) -> Result<Option<User>, DbError> {
-    sessions::user_by_token_hash(pool, &token_hash(token), db::now_millis()).await
-}
-
 /// The user whose live session the request's cookie names, if any.
-pub async fn user_from_headers(pool: &Pool, headers: &HeaderMap) -> Result<Option<User>, DbError> {
+pub async fn user_from_headers(sessions: &SessionReader, headers: &HeaderMap) -> Result<Option<User>, DbError> {
     match cookie_token(headers) {
-        Some(token) => user_for_token(pool, &token).await,
+        Some(token) => sessions.ask(token_hash(&token)).await,
         None => Ok(None),
     }
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub admin_invite: Arc<Mutex<Option<String>>>,
     /// Records single-request tickets, many per transaction.
     pub tickets: db::tickets::TicketWriter,
+    /// Finds the user of a session cookie, many per query.
+    pub sessions: db::sessions::SessionReader,
     /// Our clock minus S3's, in seconds, as last measured.
     pub clock_skew_secs: Arc<AtomicI64>,
 }
@@ -41,10 +43,12 @@ impl AppState {
         } else {
             None
         };
-        let tickets = db::tickets::TicketWriter::start(db.clone(), super::uploads::UPLOADS_PER_MINUTE);
+        let tickets = db::tickets::writer(db.clone(), super::uploads::UPLOADS_PER_MINUTE);
+        let sessions = db::sessions::reader(db.clone());
         Ok(AppState {
             leptos_options,
             tickets,
+            sessions,
             config: Arc::new(config),
             db,
             s3,

@@ -222,7 +222,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
         };
         new.expires_at = expires;
         let row = db::tickets::PendingRow::from_new(&id, &new);
-        if state.tickets.record(row).await? == db::tickets::Admitted::OverAllowance {
+        if state.tickets.ask(row).await? == db::tickets::Admitted::OverAllowance {
             return Err(too_many());
         }
         plan

@@ -304,18 +304,18 @@ on_both_engines! {
     /// order they were sent, a row the database refuses fails alone, and a refused ticket leaves
     /// nothing behind.
     async fn the_ticket_writer_records_many_at_once_with_exact_allowances(engine) {
-        use db::tickets::{Admitted, TicketWriter};
+        use db::tickets::Admitted;
         let pool = pool(engine).await;
         let a = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
         let b = users::create(&pool, &email("b@x.io"), Role::User, "h").await.unwrap();
         uploads::insert_pending(&pool, "taken", &new_upload(&b.id, "elsewhere")).await.unwrap();
-        let writer = TicketWriter::start(pool.clone(), 3);
+        let writer = db::tickets::writer(pool.clone(), 3);
         let before = db::now_millis();
         let mut rows: Vec<_> = (0..5).map(|i| pending_row(&format!("a{i}"), &a.id)).collect();
         rows.push(pending_row("b0", &b.id));
         rows.push(pending_row("taken", &b.id)); // the id is taken: the database refuses this one
         rows.push(pending_row("n0", "no-such-user"));
-        let answers = futures::future::join_all(rows.into_iter().map(|r| writer.record(r))).await;
+        let answers = futures::future::join_all(rows.into_iter().map(|r| writer.ask(r))).await;
         let after = db::now_millis();
         let got: Vec<String> = answers.iter().map(|a| match a {
             Ok(Admitted::Recorded) => "recorded".into(),
@@ -343,10 +343,10 @@ on_both_engines! {
         // The refused row's ticket was not counted: its transaction was rolled back.
         assert_eq!(window(b.id.clone()).await.1, 1, "{engine:?}");
         // Still within the minute: nothing more for a; once it is over, a new window opens.
-        assert_eq!(writer.record(pending_row("a8", &a.id)).await.unwrap(), Admitted::OverAllowance);
+        assert_eq!(writer.ask(pending_row("a8", &a.id)).await.unwrap(), Admitted::OverAllowance);
         sqlx::query("UPDATE users SET ticket_window_start = ticket_window_start - 60000 WHERE id = $1")
             .bind(&a.id).execute(&pool).await.unwrap();
-        assert_eq!(writer.record(pending_row("a9", &a.id)).await.unwrap(), Admitted::Recorded);
+        assert_eq!(writer.ask(pending_row("a9", &a.id)).await.unwrap(), Admitted::Recorded);
         let (start, count) = window(a.id.clone()).await;
         assert!(start >= after && count == 1, "{engine:?}: {start} {count}");
     }

@@ -2,6 +2,7 @@
 //! the subset both engines accept (`$n` placeholders, TEXT ids, BIGINT Unix milliseconds).
 
 pub mod attempts;
+pub mod batch;
 pub mod counts;
 pub mod history;
 pub mod invites;
@@ -89,6 +90,9 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
         // A request that cannot get a connection in 3 s is answered 503 (the database is away)
         // instead of waiting on with the user.
         .acquire_timeout(std::time::Duration::from_secs(3))
+        // A SQLite connection is a file, not a socket that can go dead: checking it at every
+        // checkout was a message to its thread and back for nothing (the return still checks it).
+        .test_before_acquire(!is_sqlite)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if is_sqlite {

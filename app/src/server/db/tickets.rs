@@ -11,20 +11,13 @@
 //! PostgreSQL.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use sqlx::AnyConnection;
 
+use super::batch::{Batcher, Work};
 use super::uploads::NewUpload;
-use super::{is_sqlite, now_millis, DbError, Pool};
+use super::{now_millis, DbError};
 use crate::model::SigningMethod;
-
-/// Most tickets committed in one transaction: enough to drain a burst of 256 connections in a
-/// few transactions.
-const MAX_BATCH: usize = 256;
-/// Tickets waiting beyond this make their senders wait (back-pressure instead of a queue that
-/// grows without bound).
-const QUEUE: usize = 4096;
 
 /// What became of one ticket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,61 +66,30 @@ fn method_word<S: serde::Serializer>(m: &SigningMethod, s: S) -> Result<S::Ok, S
     s.serialize_str(m.as_str())
 }
 
-struct Job {
-    row: PendingRow,
-    answer: oneshot::Sender<Result<Admitted, DbError>>,
+/// Takes a ticket from each row's owner's allowance and, if there was one, records the row;
+/// each caller is answered once that is committed. The allowance's minute is counted at the
+/// commit.
+pub type TicketWriter = Batcher<Tickets>;
+
+/// Starts the writer on the current Tokio runtime; `limit` is the tickets per user per minute.
+pub fn writer(pool: super::Pool, limit: i64) -> TicketWriter {
+    Batcher::start(pool, Tickets { limit })
 }
 
-/// The sending side of the one writer task; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct TicketWriter {
-    jobs: mpsc::Sender<Job>,
+/// The writer's work.
+pub struct Tickets {
+    limit: i64,
 }
 
-impl TicketWriter {
-    /// Starts the writer on the current Tokio runtime. `limit` is the tickets per user per minute.
-    pub fn start(pool: Pool, limit: i64) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, queue, limit));
-        TicketWriter { jobs }
-    }
-
-    /// Takes a ticket from `row`'s owner's allowance and, if there was one, records the row;
-    /// answers once that is committed. The allowance's minute is counted at the commit.
-    pub async fn record(&self, row: PendingRow) -> Result<Admitted, DbError> {
-        let (answer, answered) = oneshot::channel();
-        // The writer is gone only when the runtime shuts down: the database is then out of reach.
-        let gone = || DbError::Sqlx(sqlx::Error::PoolClosed);
-        self.jobs.send(Job { row, answer }).await.map_err(|_| gone())?;
-        answered.await.map_err(|_| gone())?
-    }
-}
-
-async fn run(pool: Pool, mut queue: mpsc::Receiver<Job>, limit: i64) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        match commit(&pool, &jobs, limit).await {
-            Ok(outcomes) => {
-                for (job, admitted) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.answer.send(Ok(admitted));
-                }
-            }
-            // The database is away or full: every ticket waiting shares that answer, at once.
-            Err(e) if jobs.len() == 1 || e.outage().is_some() => {
-                let e = Arc::new(e);
-                for job in jobs {
-                    let _ = job.answer.send(Err(DbError::Shared(e.clone())));
-                }
-            }
-            // One row the database refuses must not sink the others: each is tried on its own.
-            Err(_) => {
-                for job in jobs {
-                    let outcome = commit(&pool, std::slice::from_ref(&job), limit).await;
-                    let _ = job.answer.send(outcome.map(|o| o[0]));
-                }
-            }
-        }
+impl Work for Tickets {
+    type Request = PendingRow;
+    type Answer = Admitted;
+    fn run<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        rows: &'a [PendingRow],
+    ) -> impl std::future::Future<Output = Result<Vec<Admitted>, DbError>> + Send + 'a {
+        commit(conn, rows, self.limit)
     }
 }
 
@@ -148,21 +110,22 @@ struct Owner<'a> {
 
 /// Inserts the admitted rows and counts them in their owners' allowances, in one transaction.
 /// The statements are the same whatever the batch (the tickets travel as one JSON parameter), so
-/// each is prepared once per connection; on SQLite the whole transaction is a single call to
-/// the connection's thread, which under load costs more in waiting for that thread than in work.
+/// each is prepared once per connection. The whole transaction is one call: on SQLite to the
+/// connection's thread (under load the wait for that thread cost more than the work), on
+/// PostgreSQL one statement, one round trip.
 ///
 /// The allowance rule, for an owner with `n` tickets here, at the commit's `now`: while the
 /// window that opened at `ticket_window_start` is under a minute old, `limit -
 /// ticket_window_count` more are admitted; once it is older, a new window opens now with up to
 /// `limit`.
-async fn commit(pool: &Pool, jobs: &[Job], limit: i64) -> Result<Vec<Admitted>, DbError> {
+async fn commit(conn: &mut AnyConnection, rows: &[PendingRow], limit: i64) -> Result<Vec<Admitted>, DbError> {
     let mut ranks: HashMap<&str, i64> = HashMap::new();
-    let tickets: Vec<Ticket> = jobs
+    let tickets: Vec<Ticket> = rows
         .iter()
-        .map(|j| {
-            let rank = ranks.entry(&j.row.owner_id).or_default();
+        .map(|row| {
+            let rank = ranks.entry(&row.owner_id).or_default();
             *rank += 1;
-            Ticket { row: &j.row, rank: *rank }
+            Ticket { row, rank: *rank }
         })
         .collect();
     let mut owners: Vec<Owner> = ranks.into_iter().map(|(id, n)| Owner { id, n }).collect();
@@ -172,39 +135,24 @@ async fn commit(pool: &Pool, jobs: &[Job], limit: i64) -> Result<Vec<Admitted>, 
     let owners = serde_json::to_string(&owners).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
     let now = now_millis();
 
-    let recorded: Vec<String> = if is_sqlite(pool) {
-        let mut conn = pool.acquire().await?;
-        let done = sqlx::query_scalar(SQLITE_COMMIT)
-            .bind(&tickets)
-            .bind(now)
-            .bind(now - 60_000)
-            .bind(limit)
-            .bind(&owners)
-            .fetch_all(&mut *conn)
-            .await;
-        if done.is_err() {
-            // A statement failed inside our BEGIN: end the transaction before the connection goes
-            // back to the pool (an error here only means there was none left to end).
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        }
-        done?
-    } else {
-        let mut tx = pool.begin().await?;
-        sqlx::query(PG_LOCK).bind(&owners).execute(&mut *tx).await?;
-        let ids = sqlx::query_scalar(PG_INSERT)
-            .bind(&tickets)
-            .bind(now)
-            .bind(now - 60_000)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-        sqlx::query(PG_COUNT).bind(&owners).bind(now).bind(now - 60_000).bind(limit).execute(&mut *tx).await?;
-        tx.commit().await?;
-        ids
-    };
-    Ok(jobs
+    let sqlite = conn.backend_name() == "SQLite";
+    let recorded: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(if sqlite { SQLITE_COMMIT } else { PG_COMMIT })
+        .bind(&tickets)
+        .bind(now)
+        .bind(now - 60_000)
+        .bind(limit)
+        .bind(&owners)
+        .fetch_all(&mut *conn)
+        .await;
+    if sqlite && recorded.is_err() {
+        // A statement failed inside our BEGIN: end the transaction before the next batch (an
+        // error here only means there was none left to end).
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    let recorded = recorded?;
+    Ok(rows
         .iter()
-        .map(|j| match recorded.contains(&j.row.id) {
+        .map(|row| match recorded.contains(&row.id) {
             true => Admitted::Recorded,
             false => Admitted::OverAllowance,
         })
@@ -231,31 +179,34 @@ const SQLITE_COMMIT: &str = "BEGIN IMMEDIATE; \
     FROM json_each($5) AS o WHERE users.id = o.value ->> 'id'; \
     COMMIT;";
 
-/// `$1` owners: their rows locked, in id order, until the commit.
-const PG_LOCK: &str = "SELECT u.id FROM users u \
-    WHERE u.id IN (SELECT o.id FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS o(id text, n bigint)) \
-    ORDER BY u.id FOR UPDATE";
-
-/// `$1` tickets, `$2` now, `$3` a minute ago, `$4` the limit.
-const PG_INSERT: &str = "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, \
-                         checksum_sha256, method, created_at, expires_at, status) \
-    SELECT t.id, t.owner_id, t.object_key, t.file_name, t.content_type, t.declared_size, t.checksum_sha256, t.method, \
-           CAST($2 AS BIGINT), t.expires_at, 'pending' \
-    FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS t(id text, owner_id text, object_key text, file_name text, \
-         content_type text, declared_size bigint, checksum_sha256 text, method text, expires_at bigint, rank bigint) \
-    JOIN users u ON u.id = t.owner_id \
-    WHERE t.rank <= CASE WHEN u.ticket_window_start > CAST($3 AS BIGINT) THEN CAST($4 AS BIGINT) - u.ticket_window_count \
-                         ELSE CAST($4 AS BIGINT) END \
-    RETURNING id";
-
-/// `$1` owners, `$2` now, `$3` a minute ago, `$4` the limit.
-const PG_COUNT: &str = "UPDATE users SET \
-      ticket_window_count = CASE WHEN ticket_window_start > CAST($3 AS BIGINT) \
-        THEN LEAST(ticket_window_count + o.n, GREATEST(ticket_window_count, CAST($4 AS BIGINT))) \
-        ELSE LEAST(o.n, CAST($4 AS BIGINT)) END, \
-      ticket_window_start = CASE WHEN ticket_window_start > CAST($3 AS BIGINT) THEN ticket_window_start \
-        ELSE CAST($2 AS BIGINT) END \
-    FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS o(id text, n bigint) WHERE users.id = o.id";
+/// The same as one statement, so one round trip and its own transaction. `locked` takes the
+/// owners' rows in id order (two servers cannot deadlock) and reads their allowances as they
+/// are once locked, which the insert and the count then use rather than the statement's
+/// snapshot: a server that committed tickets for the same owner a moment before is counted.
+const PG_COMMIT: &str = "WITH owners AS ( \
+      SELECT o.id, o.n FROM jsonb_to_recordset(CAST($5 AS jsonb)) AS o(id text, n bigint) \
+    ), locked AS ( \
+      SELECT u.id, u.ticket_window_start AS ws, u.ticket_window_count AS wc FROM users u \
+      WHERE u.id IN (SELECT id FROM owners) ORDER BY u.id FOR UPDATE \
+    ), inserted AS ( \
+      INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, declared_size, checksum_sha256, method, \
+                           created_at, expires_at, status) \
+      SELECT t.id, t.owner_id, t.object_key, t.file_name, t.content_type, t.declared_size, t.checksum_sha256, \
+             t.method, CAST($2 AS BIGINT), t.expires_at, 'pending' \
+      FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS t(id text, owner_id text, object_key text, file_name text, \
+           content_type text, declared_size bigint, checksum_sha256 text, method text, expires_at bigint, rank bigint) \
+      JOIN locked l ON l.id = t.owner_id \
+      WHERE t.rank <= CASE WHEN l.ws > CAST($3 AS BIGINT) THEN CAST($4 AS BIGINT) - l.wc ELSE CAST($4 AS BIGINT) END \
+      RETURNING id \
+    ), counted AS ( \
+      UPDATE users SET \
+        ticket_window_count = CASE WHEN l.ws > CAST($3 AS BIGINT) \
+          THEN LEAST(l.wc + o.n, GREATEST(l.wc, CAST($4 AS BIGINT))) ELSE LEAST(o.n, CAST($4 AS BIGINT)) END, \
+        ticket_window_start = CASE WHEN l.ws > CAST($3 AS BIGINT) THEN l.ws ELSE CAST($2 AS BIGINT) END \
+      FROM locked l JOIN owners o ON o.id = l.id WHERE users.id = l.id \
+      RETURNING users.id \
+    ) \
+    SELECT id FROM inserted";
 
 #[cfg(test)]
 mod tests {
