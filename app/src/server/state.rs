@@ -45,6 +45,7 @@ impl AppState {
         };
         let tickets = db::tickets::writer(db.clone(), super::uploads::UPLOADS_PER_MINUTE);
         let sessions = db::sessions::reader(db.clone());
+        db::spawn_checkpoints(db.clone());
         Ok(AppState {
             leptos_options,
             tickets,

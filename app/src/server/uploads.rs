@@ -148,7 +148,7 @@ pub async fn request(state: &AppState, user: &User, file: &FileToSend) -> Result
     }
     let too_many =
         || -> Failure { ApiError::RateLimited(td_string!(locale(), errors.upload.too_many).to_owned()).into() };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uploads::new_id();
     let key = format!("uploads/{}/{id}/{name}", user.id);
     // A multipart upload takes its place in the allowance before S3 is asked to start it; a single
     // request's is taken by the ticket writer, with its row, once it is signed.
@@ -496,7 +496,7 @@ pub async fn report_failure(state: &AppState, user: &User, id: &str, reason: &st
 /// user's, S3 fills in the file name, and S3 redirects to our landing route.
 pub fn plain_form(state: &AppState, user: &User) -> Result<PlainForm, Failure> {
     check_clock(state)?;
-    let prefix = format!("uploads/{}/{}/", user.id, uuid::Uuid::new_v4());
+    let prefix = format!("uploads/{}/{}/", user.id, uploads::new_id());
     let form = PostPolicy::for_key(format!("{prefix}${{filename}}"), state.config.upload_expiry)
         .key_starts_with(prefix)
         .length_range(1, state.config.limits.max_bytes.min(SINGLE_REQUEST_MAX_BYTES))
@@ -567,7 +567,7 @@ pub async fn land(state: &AppState, user: &User, bucket: &str, key: &str) -> Res
             Some(_) => return Err(no_such_upload()),
             // The same form (so the same folder, whose name is the id) sent again with another
             // file: that object is an upload of its own, with an id of its own.
-            None => match record(uuid::Uuid::new_v4().to_string()).await {
+            None => match record(uploads::new_id()).await {
                 Ok(row) => row,
                 // …which another landing of this very object recorded meanwhile.
                 Err(e) if e.is_unique_violation() => match uploads::by_key(&state.db, key).await? {

@@ -24,6 +24,9 @@ const QUEUE: usize = 4096;
 /// A connection idle this long is pinged before use: the server at the other end may have
 /// restarted meanwhile, and a request should not be the one to find out.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// A call that has not answered in this long is given up, and its connection with it: a database
+/// behind a dead link would otherwise hold every caller, where the pool answers 503 in 3 s.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a batcher does with the requests it takes: one database call for all of them.
 pub trait Work: Send + Sync + 'static {
@@ -118,7 +121,10 @@ impl Held {
 
     async fn call<W: Work>(&mut self, work: &W, requests: &[W::Request]) -> Result<Vec<W::Answer>, DbError> {
         let result = match self.get().await {
-            Ok(conn) => work.run(conn, requests).await,
+            Ok(conn) => match tokio::time::timeout(CALL_TIMEOUT, work.run(conn, requests)).await {
+                Ok(result) => result,
+                Err(_) => Err(DbError::Sqlx(sqlx::Error::PoolTimedOut)),
+            },
             Err(e) => Err(e),
         };
         self.after(&result);
