@@ -351,3 +351,41 @@ on_both_engines! {
         assert!(start >= after && count == 1, "{engine:?}: {start} {count}");
     }
 }
+
+on_both_engines! {
+    /// Session cookies looked up at once are answered in one query, each with its own user or
+    /// none: expired, revoked and unknown sessions find nobody, and a revocation is seen by the
+    /// very next lookup (the reader keeps nothing between calls).
+    async fn session_lookups_sent_at_once_are_answered_each_in_order(engine) {
+        use db::sessions;
+        let pool = pool(engine).await;
+        let a = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
+        let b = users::create(&pool, &email("b@x.io"), Role::Admin, "h").await.unwrap();
+        let later = db::now_millis() + 60_000;
+        sessions::create(&pool, "live-a", &a.id, later).await.unwrap();
+        sessions::create(&pool, "live-b", &b.id, later).await.unwrap();
+        sessions::create(&pool, "expired", &a.id, db::now_millis() - 1).await.unwrap();
+        sessions::create(&pool, "revoked", &b.id, later).await.unwrap();
+        sessions::revoke(&pool, "revoked").await.unwrap();
+        let reader = sessions::reader(pool.clone());
+        let asked = ["live-a", "expired", "live-b", "unknown", "revoked", "live-a"];
+        let answers = reader.ask_many(asked.iter().map(|h| h.to_string())).await;
+        let got: Vec<Option<String>> = answers.into_iter().map(|a| a.unwrap().map(|u| u.email.to_string())).collect();
+        let a_mail = Some("a@x.io".to_string());
+        assert_eq!(got, [a_mail.clone(), None, Some("b@x.io".into()), None, None, a_mail], "{engine:?}");
+        assert_eq!(reader.ask("live-b".into()).await.unwrap().map(|u| u.role), Some(Role::Admin), "{engine:?}");
+        sessions::revoke(&pool, "live-b").await.unwrap();
+        assert_eq!(reader.ask("live-b".into()).await.unwrap(), None, "{engine:?}: revoked a moment ago");
+    }
+}
+
+/// Upload ids grow in the order they are made, so rows recorded together share index pages.
+#[test]
+fn upload_ids_are_made_in_increasing_order() {
+    let ids: Vec<String> = (0..2_000).map(|_| uploads::new_id()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "every id after the one before it, none twice");
+    assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 7)));
+}
