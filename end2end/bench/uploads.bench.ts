@@ -27,6 +27,22 @@ function requestPhases(page: Page): Promise<string[]> {
 }
 
 /**
+ * How well `page` kept its `places` upload places busy: the time from its first S3 POST's start to
+ * its last one's end, and the share of that time places stood empty (waiting for a hash, a
+ * ticket, or the page to start the next send). The rest of a run is before and after the sends.
+ */
+function sendWindow(page: Page, places: number): Promise<{ ms: number; idle: number }> {
+  return page.evaluate((places) => {
+    const posts = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+      .filter((e) => e.name.includes(':3900/'));
+    const start = Math.min(...posts.map((e) => e.startTime));
+    const end = Math.max(...posts.map((e) => e.responseEnd));
+    const busy = posts.reduce((sum, e) => sum + e.duration, 0);
+    return { ms: end - start, idle: 1 - busy / (places * (end - start)) };
+  }, places);
+}
+
+/**
  * Drops `files` on the dropzone and times, in the page's clock as Uppy's run is timed, from the
  * drop to the moment the summary line says `done`. Waiting for the words from the test runner
  * instead (an `expect` that polls at 100, 250, 500, then every 1,000 ms) added up to a second
@@ -69,8 +85,9 @@ test('100 files of 1 MiB: the dropzone against Uppy 6 and raw curl POSTs to the 
     expect(uppy.uploaded).toBe(FILES);
     expect(uppy.confirms).toEqual(Array(FILES).fill(200));
     const uppyPhases = await requestPhases(uppyPage);
+    const uppyWindow = await sendWindow(uppyPage, CONCURRENCY);
     await uppyContext.close();
-    return [uppy, uppyPhases] as const;
+    return [uppy, uppyPhases, uppyWindow] as const;
   };
   const uppyBefore = uppyFirst ? await runUppy() : undefined;
 
@@ -83,6 +100,7 @@ test('100 files of 1 MiB: the dropzone against Uppy 6 and raw curl POSTs to the 
   const dropzoneMs = await timeDrop(page, files, `${FILES} of ${FILES} files uploaded.`);
   // Where the dropzone's time goes: mean duration of each kind of request, from the browser.
   const phases = await requestPhases(page);
+  const dropzoneWindow = await sendWindow(page, CONCURRENCY);
 
   // curl: the same bytes, POSTed with tickets signed beforehand, CONCURRENCY at a time.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3drop-bench-'));
@@ -113,7 +131,7 @@ test('100 files of 1 MiB: the dropzone against Uppy 6 and raw curl POSTs to the 
   const curlMs = Date.now() - t1;
   expect(codes.every((c) => c === '201')).toBe(true);
 
-  const [uppy, uppyPhases] = uppyBefore ?? (await runUppy());
+  const [uppy, uppyPhases, uppyWindow] = uppyBefore ?? (await runUppy());
 
   const mb = FILES; // MiB
   const line = (name: string, ms: number) =>
@@ -126,5 +144,10 @@ test('100 files of 1 MiB: the dropzone against Uppy 6 and raw curl POSTs to the 
   console.log(`dropzone / Uppy: ${(dropzoneMs / uppy.ms).toFixed(2)}x`);
   console.log(`dropzone requests, mean time each: ${phases.join(', ')}`);
   console.log(`Uppy requests, mean time each: ${uppyPhases.join(', ')}`);
+  const sends = (name: string, total: number, w: { ms: number; idle: number }) =>
+    console.log(`${name} S3 POSTs: ${w.ms.toFixed(0)} ms from the first start to the last end, the ${CONCURRENCY} places ` +
+      `idle ${(100 * w.idle).toFixed(0)} % of it; before and after: ${(total - w.ms).toFixed(0)} ms`);
+  sends('dropzone', dropzoneMs, dropzoneWindow);
+  sends('Uppy', uppy.ms, uppyWindow);
   fs.rmSync(dir, { recursive: true });
 });
