@@ -83,6 +83,12 @@ impl<W: Work> Batcher<W> {
     }
 }
 
+/// A batch as one JSON parameter, so that a statement's text is the same whatever the batch size
+/// and is prepared once per connection.
+pub fn json_param(value: &impl serde::Serialize) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))
+}
+
 /// A [`Work`] that answered fewer requests than it was given: a fault of ours, not the database's.
 fn no_answer() -> DbError {
     DbError::Sqlx(sqlx::Error::Protocol("a batched call gave no answer for a request".into()))

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use super::batch::{Batcher, Work};
+use super::batch::{json_param, Batcher, Work};
 use super::users::User;
 use super::{now_millis, DbError, Pool};
 
@@ -44,7 +44,7 @@ impl Work for Lookups {
     type Request = String;
     type Answer = Option<User>;
     async fn run(&self, conn: &mut AnyConnection, hashes: &[String]) -> Result<Vec<Option<User>>, DbError> {
-        let json = serde_json::to_string(hashes).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
+        let json = json_param(&hashes)?;
         let sql = if conn.backend_name() == "SQLite" { SQLITE_LOOKUP } else { PG_LOOKUP };
         let found: Vec<Found> = sqlx::query_as(sql).bind(json).bind(now_millis()).fetch_all(&mut *conn).await?;
         let found: HashMap<String, User> = found.into_iter().map(|f| (f.token_hash, f.user)).collect();

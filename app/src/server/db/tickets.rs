@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use super::batch::{Batcher, Work};
+use super::batch::{json_param, Batcher, Work};
 use super::uploads::NewUpload;
 use super::{now_millis, DbError};
 use crate::model::SigningMethod;
@@ -84,12 +84,8 @@ pub struct Tickets {
 impl Work for Tickets {
     type Request = PendingRow;
     type Answer = Admitted;
-    fn run<'a>(
-        &'a self,
-        conn: &'a mut AnyConnection,
-        rows: &'a [PendingRow],
-    ) -> impl std::future::Future<Output = Result<Vec<Admitted>, DbError>> + Send + 'a {
-        commit(conn, rows, self.limit)
+    async fn run(&self, conn: &mut AnyConnection, rows: &[PendingRow]) -> Result<Vec<Admitted>, DbError> {
+        commit(conn, rows, self.limit).await
     }
 }
 
@@ -131,8 +127,8 @@ async fn commit(conn: &mut AnyConnection, rows: &[PendingRow], limit: i64) -> Re
     let mut owners: Vec<Owner> = ranks.into_iter().map(|(id, n)| Owner { id, n }).collect();
     // PostgreSQL locks the owners' rows in this order, so that two servers cannot deadlock.
     owners.sort_unstable_by_key(|o| o.id);
-    let tickets = serde_json::to_string(&tickets).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
-    let owners = serde_json::to_string(&owners).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
+    let tickets = json_param(&tickets)?;
+    let owners = json_param(&owners)?;
     let now = now_millis();
 
     let sqlite = conn.backend_name() == "SQLite";
