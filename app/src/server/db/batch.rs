@@ -27,6 +27,10 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// A call that has not answered in this long is given up, and its connection with it: a database
 /// behind a dead link would otherwise hold every caller, where the pool answers 503 in 3 s.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection unused this long is closed, and taken again with the next request: an idle
+/// server should not keep a SQLite connection's cache and memory map (counted in its resident
+/// memory) or a PostgreSQL backend for a burst that is over.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// What a batcher does with the requests it takes: one database call for all of them.
 pub trait Work: Send + Sync + 'static {
@@ -118,6 +122,13 @@ impl Held {
         Ok(self.conn.as_mut().expect("a connection was just put there"))
     }
 
+    /// Closes the connection (the next call takes a new one).
+    async fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
     /// After an outage the connection is not trusted again: the next call takes a new one.
     fn after<T>(&mut self, result: &Result<T, DbError>) {
         if result.as_ref().is_err_and(|e| e.outage().is_some()) {
@@ -140,7 +151,17 @@ impl Held {
 
 async fn run<W: Work>(mut held: Held, mut queue: mpsc::Receiver<Job<W>>, work: W) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let taken = match tokio::time::timeout(IDLE_RELEASE, queue.recv_many(&mut batch, MAX_BATCH)).await {
+            Ok(taken) => taken,
+            Err(_) => {
+                held.release().await;
+                queue.recv_many(&mut batch, MAX_BATCH).await
+            }
+        };
+        if taken == 0 {
+            break;
+        }
         let (requests, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
         match held.call(&work, &requests).await {
             Ok(outcomes) => {

@@ -93,6 +93,9 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
         // A SQLite connection is a file, not a socket that can go dead: checking it at every
         // checkout was a message to its thread and back for nothing (the return still checks it).
         .test_before_acquire(!is_sqlite)
+        // Connections left over from a burst are closed once it is over, with their caches and
+        // (SQLite) memory maps: an idle server's resident memory returns near its start.
+        .idle_timeout(batch::IDLE_RELEASE)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if is_sqlite {
@@ -122,27 +125,60 @@ const SQLITE_SETTINGS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = N
     PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 10000; \
     PRAGMA journal_size_limit = 67108864;";
 
-/// On SQLite, copies the WAL back into the database file from a connection of its own four
-/// times a second. A commit that crosses `wal_autocheckpoint` does the copy itself, with its
-/// fsync, while every caller of its batch waits: under ticket load those commits set the p99.
-/// PASSIVE never waits for a writer and never holds one up; on PostgreSQL this does nothing.
+/// On SQLite, copies the WAL back into the database file four times a second, from a connection
+/// of its own. A commit that crosses `wal_autocheckpoint` does the copy itself, with its fsync,
+/// while every caller of its batch waits: under ticket load those commits set the p99. PASSIVE
+/// never waits for a writer and never holds one up. A WAL that has not changed since the last
+/// copy (its modification time) is left alone without a query, and the connection is closed
+/// once nothing was written for a while, so an idle server holds none. On PostgreSQL this does
+/// nothing.
 pub fn spawn_checkpoints(pool: Pool) {
-    if !is_sqlite(&pool) {
+    let Some(wal) = sqlite_path(pool.connect_options().database_url.as_str()).map(|p| format!("{p}-wal")) else {
         return;
-    }
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut conn: Option<sqlx::AnyConnection> = None;
+        let mut copied: Option<std::time::SystemTime> = None;
+        let mut changed_at = std::time::Instant::now();
         loop {
             tick.tick().await;
             if pool.is_closed() {
                 break;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                tracing::debug!(error = %e, "background WAL checkpoint failed; the next one will try again");
+            let modified = std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
+            if modified.is_none() || modified == copied {
+                if changed_at.elapsed() > batch::IDLE_RELEASE {
+                    if let Some(c) = conn.take() {
+                        let _ = sqlx::Connection::close(c).await;
+                    }
+                }
+                continue;
+            }
+            changed_at = std::time::Instant::now();
+            if conn.is_none() {
+                conn = pool.acquire().await.ok().map(|c| c.detach());
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await {
+                Ok(_) => copied = modified,
+                Err(e) => {
+                    tracing::debug!(error = %e, "background WAL checkpoint failed; the next one will try again");
+                    conn = None;
+                }
             }
         }
     });
+}
+
+/// The file of a SQLite URL (`sqlite:path` or `sqlite://path?options`); `None` for another
+/// engine or an in-memory database.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite:")?;
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let path = path.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// Whether `pool` is SQLite's (the few engine-specific statements depend on it).
@@ -196,11 +232,9 @@ async fn name_search_index(pool: &Pool, is_sqlite: bool) {
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 fn ensure_sqlite_folder(url: &str) -> Result<(), DbError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
-    }
+    };
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| DbError::Folder { path: path.to_owned(), source })?;
     }
@@ -221,4 +255,19 @@ pub fn now_millis() -> i64 {
 /// A moment as Unix milliseconds.
 pub fn unix_millis(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn a_sqlite_url_gives_its_file_and_nothing_else_does() {
+        assert_eq!(sqlite_path("sqlite:///var/lib/s3drop/app.db?mode=rwc"), Some("/var/lib/s3drop/app.db"));
+        assert_eq!(sqlite_path("sqlite://data/app.db"), Some("data/app.db"));
+        assert_eq!(sqlite_path("sqlite:data/app.db"), Some("data/app.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://?mode=memory"), None);
+        assert_eq!(sqlite_path("postgres://127.0.0.1/app"), None);
+    }
 }
