@@ -68,7 +68,7 @@ impl<W: Work> Batcher<W> {
     /// the first request comes, and again after the database was away.
     pub fn start(pool: Pool, work: W) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(Held { pool, conn: None, used: Instant::now() }, queue, work));
+        tokio::spawn(run(Held::new(pool), queue, work));
         Batcher { jobs }
     }
 
@@ -98,15 +98,21 @@ fn no_answer() -> DbError {
     DbError::Sqlx(sqlx::Error::Protocol("a batched call gave no answer for a request".into()))
 }
 
-/// The task's own connection, outside the pool (so that it costs no checkout and no return).
-struct Held {
+/// A task's own connection, outside the pool (so that it costs no checkout and no return): a
+/// batcher's, and the WAL checkpointer's.
+pub(super) struct Held {
     pool: Pool,
     conn: Option<AnyConnection>,
     used: Instant,
 }
 
 impl Held {
-    async fn get(&mut self) -> Result<&mut AnyConnection, DbError> {
+    /// None yet: the first [`Held::get`] takes it from `pool`.
+    pub(super) fn new(pool: Pool) -> Self {
+        Held { pool, conn: None, used: Instant::now() }
+    }
+
+    pub(super) async fn get(&mut self) -> Result<&mut AnyConnection, DbError> {
         if self.used.elapsed() > IDLE_CHECK {
             if let Some(conn) = &mut self.conn {
                 if conn.ping().await.is_err() {
@@ -123,14 +129,14 @@ impl Held {
     }
 
     /// Closes the connection (the next call takes a new one).
-    async fn release(&mut self) {
+    pub(super) async fn release(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
     }
 
     /// After an outage the connection is not trusted again: the next call takes a new one.
-    fn after<T>(&mut self, result: &Result<T, DbError>) {
+    pub(super) fn after<T>(&mut self, result: &Result<T, DbError>) {
         if result.as_ref().is_err_and(|e| e.outage().is_some()) {
             self.conn = None;
         }

@@ -139,7 +139,7 @@ pub fn spawn_checkpoints(pool: Pool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut conn: Option<sqlx::AnyConnection> = None;
+        let mut held = batch::Held::new(pool.clone());
         let mut copied: Option<std::time::SystemTime> = None;
         let mut changed_at = std::time::Instant::now();
         loop {
@@ -150,24 +150,20 @@ pub fn spawn_checkpoints(pool: Pool) {
             let modified = std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
             if modified.is_none() || modified == copied {
                 if changed_at.elapsed() > batch::IDLE_RELEASE {
-                    if let Some(c) = conn.take() {
-                        let _ = sqlx::Connection::close(c).await;
-                    }
+                    held.release().await;
                 }
                 continue;
             }
             changed_at = std::time::Instant::now();
-            if conn.is_none() {
-                conn = pool.acquire().await.ok().map(|c| c.detach());
-            }
-            let Some(c) = conn.as_mut() else { continue };
-            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await {
+            let result = match held.get().await {
+                Ok(conn) => sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(conn).await.map_err(DbError::from),
+                Err(e) => Err(e),
+            };
+            match &result {
                 Ok(_) => copied = modified,
-                Err(e) => {
-                    tracing::debug!(error = %e, "background WAL checkpoint failed; the next one will try again");
-                    conn = None;
-                }
+                Err(e) => tracing::debug!(error = %e, "background WAL checkpoint failed; the next one will try again"),
             }
+            held.after(&result);
         }
     });
 }
