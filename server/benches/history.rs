@@ -91,8 +91,11 @@ async fn run(engine: &str, url: &str) {
     let day = db::now_millis() - 86_400_000;
     let window = HistoryFilter { from: Some(day - 3_600_000), to: Some(day), ..base.clone() };
     time_page(&pool, "one hour, a day ago", &window).await;
-    let search = HistoryFilter { name: Some("file-99999".into()), ..base.clone() };
-    time_page(&pool, "file name contains 'file-99999'", &search).await;
+    // Searches: a rare name (111 at 10 M), a common ending (one name in ten), four characters.
+    for text in ["file-99999", "9.jpg", "1234"] {
+        let search = HistoryFilter { name: Some(text.into()), ..base.clone() };
+        time_page(&pool, &format!("file name contains '{text}'"), &search).await;
+    }
     let by_size = HistoryFilter { sort: HistorySort::Size, status: Some(UploadStatus::Completed), ..base.clone() };
     time_page(&pool, "completed, largest first", &by_size).await;
     // A deep page: follow the cursor 200 pages in, then time the next one.

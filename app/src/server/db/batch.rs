@@ -31,6 +31,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// server should not keep a SQLite connection's cache and memory map (counted in its resident
 /// memory) or a PostgreSQL backend for a burst that is over.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(30);
+/// A call slower than this is logged (at debug level, with the number of requests it answered).
+const SLOW_CALL: Duration = Duration::from_millis(10);
 
 /// What a batcher does with the requests it takes: one database call for all of them.
 pub trait Work: Send + Sync + 'static {
@@ -128,6 +130,11 @@ impl Held {
         Ok(self.conn.as_mut().expect("a connection was just put there"))
     }
 
+    /// Whether a connection is open (taken since the last [`Held::release`]).
+    pub(super) fn holds(&self) -> bool {
+        self.conn.is_some()
+    }
+
     /// Closes the connection (the next call takes a new one).
     pub(super) async fn release(&mut self) {
         if let Some(conn) = self.conn.take() {
@@ -169,7 +176,14 @@ async fn run<W: Work>(mut held: Held, mut queue: mpsc::Receiver<Job<W>>, work: W
             break;
         }
         let (requests, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        match held.call(&work, &requests).await {
+        let started = Instant::now();
+        let result = held.call(&work, &requests).await;
+        // Every caller of the batch waited this long: the ticket endpoint's tail is made of these.
+        if started.elapsed() > SLOW_CALL {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::debug!(work = std::any::type_name::<W>(), requests = requests.len(), ms, "slow database call");
+        }
+        match result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
                 for answer in answers {

@@ -83,6 +83,11 @@ fn filters(f: &HistoryFilter, with_cursor: bool, sqlite: bool) -> Where {
         } else {
             let p = w.text(contains_pattern(&name.to_lowercase()));
             w.sql.push(format!("LOWER(up.file_name) LIKE {p} ESCAPE '\\'"));
+            if !sqlite && name.chars().count() >= 3 {
+                // The grams' index (see `db::name_search_index`); the LIKE keeps the exact matches.
+                let g = w.text(name.to_owned());
+                w.sql.push(format!("upload_name_grams(LOWER(up.file_name)) @> upload_name_pattern_grams(LOWER({g}))"));
+            }
         }
     }
     if let (true, Some((value, id))) = (with_cursor, &f.before) {
@@ -120,7 +125,9 @@ pub async fn page(pool: &Pool, f: &HistoryFilter, limit: i64) -> Result<HistoryP
          FROM uploads up JOIN users u ON u.id = up.owner_id {} ORDER BY {col} {order}, up.id {order} LIMIT {lim}",
         w.clause()
     );
-    let mut rows: Vec<HistoryRow> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+    // Not kept prepared: PostgreSQL then plans each search with its own text, and so sees how
+    // common its grams are, where a plan kept for any text would guess.
+    let mut rows: Vec<HistoryRow> = sqlx::query_as_with(&sql, w.args).persistent(false).fetch_all(pool).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     if backwards {
@@ -173,7 +180,8 @@ pub async fn summary_from_rows(pool: &Pool, f: &HistoryFilter, now: i64) -> Resu
         from_clause(f),
         w.clause()
     );
-    let groups: Vec<(String, i64, i64, i64)> = sqlx::query_as_with(&sql, w.args).fetch_all(pool).await?;
+    let groups: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as_with(&sql, w.args).persistent(false).fetch_all(pool).await?;
     let today = now - now.rem_euclid(DAY_MS);
     let since = (today - 29 * DAY_MS) / DAY_MS;
     let mut totals = std::collections::BTreeMap::<String, (i64, i64)>::new();
