@@ -1,7 +1,7 @@
 //! Seeds 1,000,000 uploads (100 users; `BENCH_ROWS` for another number) and prints the server time
 //! of admin history pages and their summaries on SQLite and on PostgreSQL. Run with
 //! `cargo bench -p server --bench history` (PostgreSQL from TEST_POSTGRES_URL, default
-//! postgres://postgres:postgres@127.0.0.1:5432/postgres).
+//! postgres://postgres:postgres@127.0.0.1:5432/postgres; `BENCH_ENGINES=postgres` for one engine).
 
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,13 @@ async fn main() {
     let dir = std::env::temp_dir().join("s3drop-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    run("SQLite", &format!("sqlite://{}/history.db?mode=rwc", dir.display())).await;
+    let engines = std::env::var("BENCH_ENGINES").unwrap_or_else(|_| "sqlite postgres".into());
+    if engines.contains("sqlite") {
+        run("SQLite", &format!("sqlite://{}/history.db?mode=rwc", dir.display())).await;
+    }
+    if !engines.contains("postgres") {
+        return;
+    }
 
     let admin = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
