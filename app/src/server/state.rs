@@ -46,6 +46,7 @@ impl AppState {
         let tickets = db::tickets::writer(db.clone(), super::uploads::UPLOADS_PER_MINUTE);
         let sessions = db::sessions::reader(db.clone());
         db::spawn_checkpoints(db.clone());
+        db::spawn_name_index_upkeep(db.clone());
         Ok(AppState {
             leptos_options,
             tickets,
