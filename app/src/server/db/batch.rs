@@ -179,8 +179,9 @@ async fn run<W: Work>(mut held: Held, mut queue: mpsc::Receiver<Job<W>>, work: W
         let started = Instant::now();
         let result = held.call(&work, &requests).await;
         // Every caller of the batch waited this long: the ticket endpoint's tail is made of these.
-        if started.elapsed() > SLOW_CALL {
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let took = started.elapsed();
+        if took > SLOW_CALL {
+            let ms = took.as_secs_f64() * 1000.0;
             tracing::debug!(work = std::any::type_name::<W>(), requests = requests.len(), ms, "slow database call");
         }
         match result {

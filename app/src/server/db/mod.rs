@@ -148,12 +148,13 @@ pub fn spawn_checkpoints(pool: Pool) {
         let mut held = batch::Held::new(pool.clone());
         let mut copied: Option<std::time::SystemTime> = None;
         let mut changed_at = std::time::Instant::now();
+        let modified_at = || std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
         loop {
             tick.tick().await;
             if pool.is_closed() {
                 break;
             }
-            let modified = std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
+            let modified = modified_at();
             if modified.is_none() || modified == copied {
                 if changed_at.elapsed() > batch::IDLE_RELEASE && held.holds() {
                     // Nothing written for a while: the WAL (up to 64 MiB after a burst) is copied
@@ -163,7 +164,7 @@ pub fn spawn_checkpoints(pool: Pool) {
                             tracing::debug!(error = %e, "could not cut the idle WAL back; it stays as it is");
                         }
                     }
-                    copied = std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
+                    copied = modified_at();
                     held.release().await;
                 }
                 continue;
@@ -255,11 +256,18 @@ async fn name_search_index(pool: &Pool, is_sqlite: bool) {
     } else {
         PG_NAME_GRAMS
     };
-    let fresh = is_sqlite
-        && sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'uploads_names'")
-            .fetch_one(pool)
-            .await
-            .is_ok_and(|(n,)| n == 0);
+    // What tells a new index, and what fills it once (the rows written before it existed): FTS5
+    // indexes them on 'rebuild'; PostgreSQL built its index with them, and ANALYZE gives the
+    // planner the index's and the names' statistics at once (a sample: seconds at 10 M rows).
+    let (exists, fill) = if is_sqlite {
+        (
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'uploads_names'",
+            "INSERT INTO uploads_names (uploads_names) VALUES ('rebuild')",
+        )
+    } else {
+        ("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'uploads_name_grams'", "ANALYZE uploads")
+    };
+    let fresh = sqlx::query_as::<_, (i64,)>(exists).fetch_one(pool).await.is_ok_and(|(n,)| n == 0);
     for sql in statements {
         if let Err(e) = sqlx::query(sql).execute(pool).await {
             tracing::warn!(error = %e, "no file-name search index; the admin's name search scans");
@@ -269,31 +277,15 @@ async fn name_search_index(pool: &Pool, is_sqlite: bool) {
     // Without statistics of the lower-cased names PostgreSQL guesses any LIKE rare, so that a
     // search for text in most names ("9.jpg") read all of them through the index (150 ms at a
     // million) instead of walking the newest until a page is full (2 ms). PostgreSQL 14 and later.
-    // New statistics are filled at once (ANALYZE reads a sample, seconds at 10 M rows).
     if !is_sqlite {
-        let made =
-            sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM pg_statistic_ext WHERE stxname = 'uploads_lower_name'")
-                .fetch_one(pool)
-                .await
-                .is_ok_and(|(n,)| n == 0);
-        let result = async {
-            sqlx::query("CREATE STATISTICS IF NOT EXISTS uploads_lower_name ON (LOWER(file_name)) FROM uploads")
-                .execute(pool)
-                .await?;
-            if made {
-                sqlx::query("ANALYZE uploads").execute(pool).await?;
-            }
-            Ok::<_, sqlx::Error>(())
-        };
-        if let Err(e) = result.await {
+        let stats = "CREATE STATISTICS IF NOT EXISTS uploads_lower_name ON (LOWER(file_name)) FROM uploads";
+        if let Err(e) = sqlx::query(stats).execute(pool).await {
             tracing::warn!(error = %e, "no statistics of file names; searches for common text may be slow");
         }
     }
-    // Rows written before the index existed are indexed once.
     if fresh {
-        if let Err(e) = sqlx::query("INSERT INTO uploads_names (uploads_names) VALUES ('rebuild')").execute(pool).await
-        {
-            tracing::warn!(error = %e, "could not index the existing file names");
+        if let Err(e) = sqlx::query(fill).execute(pool).await {
+            tracing::warn!(error = %e, "could not index (or, on PostgreSQL, analyse) the file names already there");
         }
     }
 }
