@@ -389,3 +389,133 @@ fn upload_ids_are_made_in_increasing_order() {
     assert_eq!(sorted, ids, "every id after the one before it, none twice");
     assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 7)));
 }
+
+on_both_engines! {
+    /// The key's uniqueness moved from the column's UNIQUE to an index in upload order
+    /// (`db::object_keys`): lookups by key go through it, and a key still cannot be taken twice.
+    async fn object_keys_are_unique_and_found_through_the_index_in_upload_order(engine) {
+        let pool = pool(engine).await;
+        let u = users::create(&pool, &email("a@x.io"), Role::User, "h").await.unwrap();
+        let keys: Vec<String> =
+            (0..3).map(|_| format!("uploads/{}/{}/r.pdf", u.id, uploads::new_id())).collect();
+        for key in &keys[..2] {
+            uploads::insert_pending(&pool, &uploads::new_id(), &new_upload(&u.id, key)).await.unwrap();
+        }
+        let taken = uploads::insert_pending(&pool, &uploads::new_id(), &new_upload(&u.id, &keys[0])).await;
+        assert!(taken.is_err_and(|e| e.is_unique_violation()), "{engine:?}: a key taken twice");
+        assert_eq!(uploads::by_key(&pool, &keys[1]).await.unwrap().map(|r| r.object_key), Some(keys[1].clone()));
+        assert_eq!(uploads::by_key(&pool, &keys[2]).await.unwrap(), None, "{engine:?}");
+        let mut known = uploads::known_keys(&pool, &keys).await.unwrap();
+        known.sort();
+        let mut expected = keys[..2].to_vec();
+        expected.sort();
+        assert_eq!(known, expected, "{engine:?}");
+
+        let mut conn = pool.acquire().await.unwrap();
+        let plan: Vec<String> = match engine {
+            Engine::Sqlite => {
+                let (table,): (String,) =
+                    sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'uploads'").fetch_one(&mut *conn).await.unwrap();
+                assert!(!table.contains("UNIQUE"), "the column keeps no UNIQUE of its own: {table}");
+                sqlx::query_as::<_, (i64, i64, i64, String)>(
+                    "EXPLAIN QUERY PLAN SELECT id FROM uploads WHERE (substr(object_key, 46, 36), object_key) = (substr($1, 46, 36), $1)",
+                )
+                .bind(&keys[0])
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.3)
+                .collect()
+            }
+            Engine::Postgres => {
+                let (constraints,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM pg_constraint WHERE conname = 'uploads_object_key_key'")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .unwrap();
+                assert_eq!(constraints, 0);
+                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+                sqlx::query_as::<_, (String,)>(
+                    "EXPLAIN SELECT id FROM uploads WHERE (substr(object_key, 46, 36), object_key) = (substr($1, 46, 36), $1)",
+                )
+                .bind(&keys[0])
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.0)
+                .collect()
+            }
+        };
+        assert!(plan.iter().any(|l| l.contains("uploads_object_key")), "{engine:?}: {plan:?}");
+    }
+}
+
+/// A SQLite database from before the index: the table is rebuilt once at the next start, with
+/// every row under its rowid, so the name search (FTS5, by rowid) and the counts stay right.
+#[tokio::test]
+async fn a_sqlite_table_with_the_old_unique_key_is_rebuilt_keeping_its_rows_names_and_counts() {
+    use app::model::HistoryFilter;
+    use app::server::db::{counts, history};
+    let url = fresh_database(Engine::Sqlite).await;
+    let pool = db::connect(&url).await.unwrap();
+    varied_history(&pool).await;
+    sqlx::query("UPDATE uploads SET file_name = 'quarterly zebra.pdf' WHERE id = 'up57'").execute(&pool).await.unwrap();
+    let before: Vec<(i64, String)> =
+        sqlx::query_as("SELECT rowid, id FROM uploads ORDER BY rowid").fetch_all(&pool).await.unwrap();
+    // Back to the migrations' table: the key UNIQUE, the index in upload order gone.
+    let (table,): (String,) =
+        sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'uploads'").fetch_one(&pool).await.unwrap();
+    let (_, columns_sql) = table.split_once('(').unwrap();
+    let old = format!("CREATE TABLE uploads_old ({columns_sql}").replacen(
+        "object_key      TEXT NOT NULL,",
+        "object_key      TEXT NOT NULL UNIQUE,",
+        1,
+    );
+    let mut tx = pool.begin().await.unwrap();
+    let indexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'uploads' AND name <> 'uploads_object_key' AND sql IS NOT NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let (columns,): (String,) = sqlx::query_as("SELECT group_concat(name, ', ') FROM pragma_table_info('uploads')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    for sql in [
+        old,
+        format!("INSERT INTO uploads_old (rowid, {columns}) SELECT rowid, {columns} FROM uploads"),
+        "DROP TABLE uploads".into(),
+        "ALTER TABLE uploads_old RENAME TO uploads".into(),
+    ]
+    .into_iter()
+    .chain(indexes.into_iter().map(|(s,)| s))
+    {
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+
+    let pool = db::connect(&url).await.unwrap();
+    let after: Vec<(i64, String)> =
+        sqlx::query_as("SELECT rowid, id FROM uploads ORDER BY rowid").fetch_all(&pool).await.unwrap();
+    // varied_history deleted rows: a rebuild that numbered rows afresh would close the gaps.
+    assert!(before.windows(2).any(|w| w[1].0 != w[0].0 + 1));
+    assert_eq!(after, before);
+    let (table,): (String,) =
+        sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'uploads'").fetch_one(&pool).await.unwrap();
+    assert!(!table.contains("UNIQUE"), "{table}");
+    let (index,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE name = 'uploads_object_key'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(index, 1);
+    assert_eq!(counts::check(&pool).await.unwrap(), vec![]);
+    // The name search (FTS5, by rowid) finds the renamed row and only it.
+    let f = HistoryFilter { name: Some("ZEBRA".into()), ..Default::default() };
+    let found: Vec<String> =
+        history::page(&pool, &f, 50).await.unwrap().rows.into_iter().map(|r| r.upload.id).collect();
+    assert_eq!(found, vec!["up57".to_owned()]);
+}

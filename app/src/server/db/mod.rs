@@ -6,6 +6,7 @@ pub mod batch;
 pub mod counts;
 pub mod history;
 pub mod invites;
+pub mod object_keys;
 pub mod sessions;
 pub mod tickets;
 pub mod uploads;
@@ -108,6 +109,9 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
         .connect(url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    if let Err(e) = object_keys::install(&pool, is_sqlite).await {
+        tracing::warn!(error = %e, "the object key keeps its first index; ticket writes stay slower");
+    }
     name_search_index(&pool, is_sqlite).await;
     counts::install(&pool, is_sqlite).await?;
     Ok(pool)

@@ -3,6 +3,7 @@
 
 use crate::model::{SigningMethod, UploadRow, UploadStatus};
 
+use super::object_keys::pair;
 use super::{now_millis, DbError, Pool};
 
 const COLUMNS: &str = "id, owner_id, object_key, file_name, content_type, declared_size, confirmed_size, etag, \
@@ -91,7 +92,7 @@ pub async fn get(pool: &Pool, id: &str) -> Result<Option<UploadRow>, DbError> {
 }
 
 pub async fn by_key(pool: &Pool, key: &str) -> Result<Option<UploadRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE object_key = $1"))
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE {} = {}", pair("object_key"), pair("$1")))
         .bind(key)
         .fetch_optional(pool)
         .await?)
@@ -255,8 +256,14 @@ pub async fn mark_swept(pool: &Pool, id: &str, now: i64) -> Result<bool, DbError
 pub async fn known_keys(pool: &Pool, keys: &[String]) -> Result<Vec<String>, DbError> {
     let mut known = vec![];
     for chunk in keys.chunks(200) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT object_key FROM uploads WHERE object_key IN ({})", marks.join(", "));
+        // Joined to a list rather than `IN`, which SQLite answers with a scan of the key index.
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
+        let sql = format!(
+            "SELECT u.object_key FROM (VALUES {}) AS k JOIN uploads u ON {} = {}",
+            marks.join(", "),
+            pair("u.object_key"),
+            pair("k.column1")
+        );
         let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for key in chunk {
             query = query.bind(key);
