@@ -55,11 +55,11 @@ test('100 files of 1 MiB: each file\'s phases and the main thread\'s profile', a
     open.push(e);
   }
   console.log(`main thread trace: ${(topLevel / 1000).toFixed(0)} ms in top-level tasks; self time by event (ms):`);
-  for (const [k, v] of Object.entries(selfTime).sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log((v / 1000).toFixed(1).padStart(8), k);
+  for (const [k, v] of Object.entries(selfTime).sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log((v / 1000).toFixed(1).padStart(8), k);
   const self: Record<string, number> = {};
   const byId = new Map<number, any>(profile.nodes.map((n: any) => [n.id, n]));
   const dt = profile.timeDeltas; let total = 0;
-  profile.samples.forEach((id: number, i: number) => { const n = byId.get(id); const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}`; self[k] = (self[k] ?? 0) + (dt[i] ?? 0); total += dt[i] ?? 0; });
+  profile.samples.forEach((id: number, i: number) => { const n = byId.get(id); const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}${n.callFrame.functionName ? '' : `:${n.callFrame.lineNumber}:${n.callFrame.columnNumber}`}`; self[k] = (self[k] ?? 0) + (dt[i] ?? 0); total += dt[i] ?? 0; });
   console.log(`main thread sampled for ${(total / 1000).toFixed(0)} ms; self time by function (ms):`);
   for (const [k, v] of Object.entries(self).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log((v/1000).toFixed(1).padStart(8), k);
   const log: [string, string, number][] = await page.evaluate(() => (window as any).log);

@@ -31,14 +31,22 @@ function requestPhases(page: Page): Promise<string[]> {
  * its last one's end, and the share of that time places stood empty (waiting for a hash, a
  * ticket, or the page to start the next send). The rest of a run is before and after the sends.
  */
-function sendWindow(page: Page, places: number): Promise<{ ms: number; idle: number }> {
+function sendWindow(page: Page, places: number): Promise<{ ms: number; idle: number; refill: string }> {
   return page.evaluate((places) => {
     const posts = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
       .filter((e) => e.name.includes(':3900/'));
     const start = Math.min(...posts.map((e) => e.startTime));
     const end = Math.max(...posts.map((e) => e.responseEnd));
     const busy = posts.reduce((sum, e) => sum + e.duration, 0);
-    return { ms: end - start, idle: 1 - busy / (places * (end - start)) };
+    // How long a place stood empty after each POST ended, until the next POST started (the
+    // first start after that end not yet claimed): the page's own delay between two sends.
+    const starts = posts.map((e) => e.startTime).sort((a, b) => a - b).slice(places);
+    const ends = posts.map((e) => e.responseEnd).sort((a, b) => a - b);
+    const gaps = starts.map((s, i) => s - ends[i]).sort((a, b) => a - b);
+    const q = (p: number) => gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))] ?? NaN;
+    const refill = `median ${q(0.5).toFixed(1)}, p90 ${q(0.9).toFixed(1)}, max ${q(1).toFixed(1)} ms, ` +
+      `${gaps.reduce((a, b) => a + b, 0).toFixed(0)} ms in all`;
+    return { ms: end - start, idle: 1 - busy / (places * (end - start)), refill };
   }, places);
 }
 
@@ -144,9 +152,10 @@ test('100 files of 1 MiB: the dropzone against Uppy 6 and raw curl POSTs to the 
   console.log(`dropzone / Uppy: ${(dropzoneMs / uppy.ms).toFixed(2)}x`);
   console.log(`dropzone requests, mean time each: ${phases.join(', ')}`);
   console.log(`Uppy requests, mean time each: ${uppyPhases.join(', ')}`);
-  const sends = (name: string, total: number, w: { ms: number; idle: number }) =>
+  const sends = (name: string, total: number, w: { ms: number; idle: number; refill: string }) =>
     console.log(`${name} S3 POSTs: ${w.ms.toFixed(0)} ms from the first start to the last end, the ${CONCURRENCY} places ` +
-      `idle ${(100 * w.idle).toFixed(0)} % of it; before and after: ${(total - w.ms).toFixed(0)} ms`);
+      `idle ${(100 * w.idle).toFixed(0)} % of it; before and after: ${(total - w.ms).toFixed(0)} ms; ` +
+      `from a POST's end to the next start: ${w.refill}`);
   sends('dropzone', dropzoneMs, dropzoneWindow);
   sends('Uppy', uppy.ms, uppyWindow);
   fs.rmSync(dir, { recursive: true });

@@ -23,15 +23,106 @@ pub fn slice(blob: &Blob, start: u64, end: u64, locale: Locale) -> Result<Blob, 
     blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(|e| js_words(e, locale))
 }
 
-/// base64 SHA-256 of a blob, by WebCrypto (off the main thread, in native code). The blob is read
-/// whole, so callers hash at most a part or a file below the multipart threshold at a time.
+/// base64 SHA-256 of a blob, by WebCrypto in a worker ([`hasher`]), else on the main thread. The
+/// blob is read whole, so callers hash at most a part or a file below the multipart threshold at
+/// a time.
 pub async fn sha256_b64(blob: &Blob, locale: Locale) -> Result<String, String> {
+    if let Some(digest) = hasher::digest(blob) {
+        if let Ok(digest) = JsFuture::from(digest).await {
+            return Ok(crate::model::base64(&js_sys::Uint8Array::new(&digest).to_vec()));
+        }
+        // The worker could not (it failed to start, say): the main thread does it.
+    }
     let cant = |e: JsValue| td_string!(locale, drop.cannot_read, detail = js_words(e, locale));
     let buffer = JsFuture::from(blob.array_buffer()).await.map_err(cant)?;
     let subtle = web_sys::window().ok_or(td_string!(locale, drop.no_window))?.crypto().map_err(cant)?.subtle();
     let digest = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(cant)?;
     let digest = JsFuture::from(digest).await.map_err(cant)?;
     Ok(crate::model::base64(&js_sys::Uint8Array::new(&digest).to_vec()))
+}
+
+/// Hashing in a worker (`/hash-worker.js`). On the main thread, reading each file and WebCrypto's
+/// digest of it (which Chromium computes on the calling thread) took about 3 ms per MiB: with
+/// 100 files and three uploads, time the page was not starting the next upload.
+pub mod hasher {
+    use std::cell::RefCell;
+
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+    use web_sys::{Blob, MessageEvent, Worker};
+
+    /// Digests asked for and not yet answered: each one's id and its promise's settlers.
+    type Waiting = Vec<(u32, js_sys::Function, js_sys::Function)>;
+
+    struct Hasher {
+        worker: Worker,
+        next: u32,
+        _answers: Closure<dyn FnMut(MessageEvent)>,
+        _failed: Closure<dyn FnMut(web_sys::Event)>,
+    }
+
+    thread_local! {
+        /// `None`: not started yet; `Some(None)`: it cannot run here, the main thread hashes.
+        static HASHER: RefCell<Option<Option<Hasher>>> = const { RefCell::new(None) };
+        static WAITING: RefCell<Waiting> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Settles every waiting digest with an error and hashes on the main thread from now on.
+    fn give_up() {
+        HASHER.with(|h| *h.borrow_mut() = Some(None));
+        for (_, _, reject) in WAITING.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+            let _ = reject.call0(&JsValue::NULL);
+        }
+    }
+
+    fn start() -> Option<Hasher> {
+        let worker = Worker::new("/hash-worker.js").ok()?;
+        let answers = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+            let answer = js_sys::Array::from(&e.data());
+            let Some(id) = answer.get(0).as_f64().map(|id| id as u32) else { return };
+            let settlers = WAITING.with(|w| {
+                let mut w = w.borrow_mut();
+                let at = w.iter().position(|(i, _, _)| *i == id)?;
+                Some(w.swap_remove(at))
+            });
+            if let Some((_, resolve, reject)) = settlers {
+                let digest = answer.get(1);
+                let _ = if digest.is_null() {
+                    reject.call1(&JsValue::NULL, &answer.get(2))
+                } else {
+                    resolve.call1(&JsValue::NULL, &digest)
+                };
+            }
+        });
+        // The script did not load, or the worker died: nothing it was asked will be answered.
+        let failed = Closure::<dyn FnMut(web_sys::Event)>::new(|_| give_up());
+        worker.set_onmessage(Some(answers.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(failed.as_ref().unchecked_ref()));
+        Some(Hasher { worker, next: 0, _answers: answers, _failed: failed })
+    }
+
+    /// Starts the worker ahead of the first file: loading its script took part of the time
+    /// between the first drop and the first upload.
+    pub fn warm() {
+        HASHER.with(|h| {
+            h.borrow_mut().get_or_insert_with(start);
+        });
+    }
+
+    /// A promise of `blob`'s SHA-256 (an ArrayBuffer) from the worker; `None` where no worker runs.
+    pub fn digest(blob: &Blob) -> Option<js_sys::Promise> {
+        HASHER.with(|h| {
+            let mut h = h.borrow_mut();
+            let hasher = h.get_or_insert_with(start).as_mut()?;
+            let id = hasher.next;
+            hasher.next = hasher.next.wrapping_add(1);
+            let message = js_sys::Array::of2(&JsValue::from(id), blob);
+            hasher.worker.post_message(&message).ok()?;
+            Some(js_sys::Promise::new(&mut |resolve, reject| {
+                WAITING.with(|w| w.borrow_mut().push((id, resolve, reject)));
+            }))
+        })
+    }
 }
 
 /// What goes in the request body.
@@ -103,6 +194,15 @@ fn after_boxed(ms: i64, f: Box<dyn FnOnce()>) {
             cb.unchecked_ref(),
             ms.clamp(0, i32::MAX as i64) as i32,
         );
+    }
+}
+
+/// Runs `f` before the browser next paints the page (never while the page is hidden: nothing
+/// needs painting then).
+pub fn next_frame(f: impl FnOnce() + 'static) {
+    if let Some(w) = web_sys::window() {
+        let cb = Closure::once_into_js(Box::new(f) as Box<dyn FnOnce()>);
+        let _ = w.request_animation_frame(cb.unchecked_ref());
     }
 }
 
