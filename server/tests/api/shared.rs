@@ -243,6 +243,29 @@ on_both_engines! {
         assert_eq!(find("rly-N").await, ["quarterly-notes.txt"], "{engine:?}");
         assert!(find("abab").await.is_empty(), "{engine:?}: each gram is in a name, the text is not");
         assert_eq!(find("%_o").await, ["50%_off.txt"], "{engine:?}: % and _ are text");
+        // Small pages: text in more names than a page holds is answered from the newest rows on
+        // SQLite (`history::newest_name_matches`), the rest of it by the index, in one order.
+        let pages = |text: &str, sort: app::model::HistorySort| {
+            let db = app.state.db.clone();
+            let text = text.to_owned();
+            async move {
+                let mut filter = HistoryFilter { name: Some(text), sort, ..Default::default() };
+                let mut names = vec![];
+                loop {
+                    let page = app::server::db::history::page(&db, &filter, 2).await.unwrap();
+                    names.extend(page.rows.into_iter().map(|r| r.upload.file_name));
+                    match page.next {
+                        Some(next) => filter.after = Some(next),
+                        None => return names,
+                    }
+                }
+            }
+        };
+        let newest_first = ["50%_off.txt", "aba-bab.txt", "say \"hi\".txt", "other.txt", "quarterly-notes.txt", "Quarterly Report.txt"];
+        assert_eq!(pages(".TXT", Default::default()).await, newest_first, "{engine:?}");
+        assert_eq!(pages("arterly", Default::default()).await, newest_first[4..], "{engine:?}");
+        // Every file is 3 bytes: by size, the ids order them, newest first again.
+        assert_eq!(pages("txt", app::model::HistorySort::Size).await, newest_first, "{engine:?}");
         if engine == Engine::Postgres {
             // The grams' index answers (a table this small is scanned unless the planner is told not to).
             let mut tx = app.state.db.begin().await.unwrap();
