@@ -488,11 +488,12 @@ mod runtime {
         if !PAINT_DUE.replace(true) {
             // With nothing moving (the last upload ended, say) nothing else is coming: at once.
             let wait = PAINTED_AT.get() + PAINT_EVERY_MS - browser::now_ms();
-            if wait > 0 && sending() {
-                browser::after(wait, || browser::next_frame(paint_queue));
-            } else {
+            browser::after(if sending() { wait.max(0) } else { 0 }, || {
                 browser::next_frame(paint_queue);
-            }
+                // Should no frame come (a page the browser stopped drawing), the page still
+                // catches up: whichever comes first paints, the other finds nothing due.
+                browser::after(PAINT_EVERY_MS, paint_queue);
+            });
         }
     }
 
