@@ -27,17 +27,21 @@ pub fn slice(blob: &Blob, start: u64, end: u64, locale: Locale) -> Result<Blob, 
 /// blob is read whole, so callers hash at most a part or a file below the multipart threshold at
 /// a time.
 pub async fn sha256_b64(blob: &Blob, locale: Locale) -> Result<String, String> {
-    if let Some(digest) = hasher::digest(blob) {
-        if let Ok(digest) = JsFuture::from(digest).await {
-            return Ok(crate::model::base64(&js_sys::Uint8Array::new(&digest).to_vec()));
+    // The worker could not (it failed to start, say): the main thread does it.
+    let from_worker = match hasher::digest(blob) {
+        Some(digest) => JsFuture::from(digest).await.ok(),
+        None => None,
+    };
+    let digest = match from_worker {
+        Some(digest) => digest,
+        None => {
+            let cant = |e: JsValue| td_string!(locale, drop.cannot_read, detail = js_words(e, locale));
+            let buffer = JsFuture::from(blob.array_buffer()).await.map_err(cant)?;
+            let subtle = web_sys::window().ok_or(td_string!(locale, drop.no_window))?.crypto().map_err(cant)?.subtle();
+            let digest = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(cant)?;
+            JsFuture::from(digest).await.map_err(cant)?
         }
-        // The worker could not (it failed to start, say): the main thread does it.
-    }
-    let cant = |e: JsValue| td_string!(locale, drop.cannot_read, detail = js_words(e, locale));
-    let buffer = JsFuture::from(blob.array_buffer()).await.map_err(cant)?;
-    let subtle = web_sys::window().ok_or(td_string!(locale, drop.no_window))?.crypto().map_err(cant)?.subtle();
-    let digest = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(cant)?;
-    let digest = JsFuture::from(digest).await.map_err(cant)?;
+    };
     Ok(crate::model::base64(&js_sys::Uint8Array::new(&digest).to_vec()))
 }
 
