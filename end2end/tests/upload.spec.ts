@@ -202,10 +202,50 @@ test('a ticket that waited until its last minute is cancelled and signed again b
   expect(tickets).toHaveLength(2);
   const fresh = tickets[1];
   expect(fresh.uploadId).not.toBe(old.uploadId);
-  expect(calls.cancelled).toEqual([old.uploadId]);
+  // The jump also leaves the three sends unheard for 15 minutes: they are given up as stalled and
+  // sent again, each on a fresh ticket since theirs went stale too. The late file's is among them.
+  expect(calls.cancelled).toContain(old.uploadId);
   // The stale ticket never went to S3: the file went once, on its new ticket.
   expect(s3.startedSince(0).filter((e) => e.key.endsWith('/late.bin')).map((e) => e.key)).toEqual([fresh.objectKey]);
   expect(s3.outcomes(fresh.objectKey!).map((e) => e.kind)).toEqual(['ok']);
   await expect.poll(async () => (await myUploads(page.request, baseURL!)).filter((r) => r.file_name === 'late.bin').map((r) => `${r.id} ${r.status}`).sort(), { timeout: 10_000 })
     .toEqual([`${old.uploadId} cancelled`, `${fresh.uploadId} completed`].sort());
+});
+
+test('a send S3 stops answering is given up after 30 s without progress and sent again, once', async ({ page, baseURL }) => {
+  // How long a request went unheard, the page measures with its own clock: moved on below.
+  await page.clock.install();
+  await signUp(page, uniqueEmail('stall'));
+  await hydrated(page);
+  const s3 = new S3Traffic(page);
+  // The first POST reaches "S3" and is never answered, as through a connection that died
+  // without the browser noticing; later ones go through.
+  let held = 0;
+  await page.route(`${S3}/**`, async (route) => {
+    if (route.request().method() !== 'POST' || held++ > 0) return route.continue();
+  });
+  const bytes = Array.from({ length: 50_000 }, (_, i) => (i * 7 + (i >> 9)) % 256);
+  await dropFiles(page, [{ name: 'stalled.bin', type: 'application/octet-stream', bytes }]);
+  const row = rowOf(page, 'stalled.bin');
+  await expect.poll(() => s3.startedSince(0).length, { timeout: 10_000 }).toBe(1);
+  const [first] = s3.startedSince(0);
+
+  // 20 s unheard is not yet a stall: the send is still waiting, and nothing was sent again.
+  await page.clock.fastForward('00:20');
+  await page.waitForTimeout(500);
+  expect(s3.startedSince(0)).toHaveLength(1);
+  expect(s3.outcome(first)).toBeUndefined();
+  await expect(row).toHaveAttribute('data-phase', 'uploading');
+
+  // Past 30 s it is aborted and sent again, and the second send completes the file.
+  await page.clock.fastForward('00:15');
+  await expect(row).toHaveAttribute('data-phase', 'completed', { timeout: 15_000 });
+  expect(s3.outcome(first)?.kind).toBe('fail');
+  const sends = s3.startedSince(0);
+  expect(sends.map((e) => e.key)).toEqual([first.key, first.key]);
+  expect(s3.outcome(sends[1])?.kind).toBe('ok');
+  const [upload] = (await myUploads(page.request, baseURL!)).filter((r) => r.file_name === 'stalled.bin');
+  expect(upload.status).toBe('completed');
+  const stored = await fetch(presignGet(upload.object_key));
+  expect(Buffer.from(await stored.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
 });

@@ -140,9 +140,18 @@ pub enum Body {
 /// S3's status (0: network error or aborted) and body.
 pub type Answer = (u16, String);
 
+/// A request that has sent no byte and had no answer for this long is given up: aborted, so that
+/// it ends as a network failure (status 0), which the queue retries. Without it a request the
+/// storage never answered (a dropped connection the browser did not notice, a proxy that holds
+/// it) kept its file at 100 % forever. The same rule as Uppy's progress timeout, with its 30 s.
+pub const STALL_MS: i64 = 30_000;
+/// How often a running request is looked at for [`STALL_MS`].
+const STALL_CHECK_MS: i64 = 5_000;
+
 /// Starts a request; `progress` gets the bytes of the body sent so far and the body's size. The
 /// returned future ends when the request does, however it ends; abort it through the XHR. A
-/// request that cannot start is told in `locale` where the browser gives no words.
+/// request that stalls ([`STALL_MS`]) is aborted here and ends with status 0. A request that
+/// cannot start is told in `locale` where the browser gives no words.
 pub fn send(
     method: &str,
     url: &str,
@@ -157,7 +166,10 @@ pub fn send(
     for (name, value) in headers {
         xhr.set_request_header(name, value).map_err(js_words)?;
     }
+    let heard = std::rc::Rc::new(std::cell::Cell::new(now_ms()));
+    let heard_at = heard.clone();
     let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
+        heard_at.set(now_ms());
         if e.length_computable() && e.total() > 0.0 {
             progress(e.loaded(), e.total());
         }
@@ -176,12 +188,29 @@ pub fn send(
         Body::Blob(blob) => xhr.send_with_opt_blob(Some(&blob)),
     };
     sent.map_err(js_words)?;
+    watch_for_stall(xhr.clone(), heard);
     let request = xhr.clone();
     Ok((xhr, async move {
         let _ = JsFuture::from(finished).await;
         drop(on_progress);
         (request.status().unwrap_or(0), request.response_text().ok().flatten().unwrap_or_default())
     }))
+}
+
+/// Aborts `xhr` once nothing was heard of it (`heard`: its last progress, or its start) for
+/// [`STALL_MS`]; stops looking once it has ended. After an abort the XHR is UNSENT, after an
+/// answer DONE.
+fn watch_for_stall(xhr: XmlHttpRequest, heard: std::rc::Rc<std::cell::Cell<i64>>) {
+    after(STALL_CHECK_MS, move || {
+        if matches!(xhr.ready_state(), XmlHttpRequest::DONE | XmlHttpRequest::UNSENT) {
+            return;
+        }
+        if now_ms() - heard.get() < STALL_MS {
+            watch_for_stall(xhr, heard);
+        } else {
+            let _ = xhr.abort();
+        }
+    });
 }
 
 /// Runs `f` after `ms` milliseconds.
