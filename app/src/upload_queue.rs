@@ -43,6 +43,9 @@ const PART_URL_MARGIN_MS: i64 = 30_000;
 pub struct QueueConfig {
     pub max_files_uploading: usize,
     pub sign_ahead: usize,
+    /// Ahead places are filled again only once this many are free, so that their files are
+    /// hashed and signed together, in one ticket request, instead of one by one as uploads end.
+    pub sign_refill: usize,
     pub sign_batch: usize,
     pub max_part_attempts: u32,
     pub backoff_base_ms: i64,
@@ -57,6 +60,7 @@ impl QueueConfig {
         QueueConfig {
             max_files_uploading: MAX_FILES_UPLOADING,
             sign_ahead: SIGN_AHEAD,
+            sign_refill: 1,
             sign_batch: SIGN_BATCH,
             max_part_attempts: MAX_PART_ATTEMPTS,
             backoff_base_ms: BACKOFF_BASE_MS,
@@ -1380,8 +1384,14 @@ impl Queue {
         }
 
         let mut ahead = self.files.iter().filter(|e| holds(e, Place::Ahead)).count();
+        // Too few places free yet, and every file ahead has asked for its ticket: the next files
+        // wait, to be signed together. While one is still reading, a file that joins it now asks
+        // with it (a drop adds its files one by one).
+        let refill = config.sign_refill.clamp(1, config.sign_ahead.max(1));
+        let free = config.sign_ahead.saturating_sub(ahead);
+        let reading = self.files.iter().any(|e| holds(e, Place::Ahead) && e.ticket.is_none() && !e.ticket_requested);
         for e in &mut self.files {
-            if ahead >= config.sign_ahead {
+            if ahead >= config.sign_ahead || (free < refill && !reading) {
                 break;
             }
             if e.active() && e.place == Place::Nowhere && e.ticket.is_none() {
@@ -1716,6 +1726,47 @@ mod tests {
         assert_eq!(single_sends(&cmds), vec![ids[3]]);
         assert_eq!(hash_files(&cmds), vec![ids[6]]);
         check(&q);
+        assert_eq!(count(&q, &[Phase::Uploading]), 3);
+    }
+
+    #[test]
+    fn with_a_refill_of_three_the_files_ahead_are_prepared_three_at_a_time_not_one_by_one() {
+        let mut q = Queue::new(QueueConfig { sign_ahead: 6, sign_refill: 3, ..QueueConfig::new(limits()) }, 1);
+        let ids: Vec<FileId> = (0..20).map(|i| add(&mut q, &format!("f{i}"), 1000).0).collect();
+        assert_eq!(count(&q, &[Phase::Hashing]), 6, "at the start every place ahead is filled");
+        let mut ticket_no = 0;
+        // The files are hashed, then their tickets come (as from one request).
+        let mut ready = |q: &mut Queue, files: &[FileId]| {
+            let asked: Vec<FileId> = files
+                .iter()
+                .flat_map(|&file| ticket_requests(&q.handle(T0, Event::FileHashed { file, sha256: "s".into() })))
+                .collect();
+            assert_eq!(asked, files.to_vec());
+            let mut sends = vec![];
+            for file in asked {
+                ticket_no += 1;
+                let ticket = single_ticket(&format!("u{ticket_no}"));
+                sends.extend(single_sends(&q.handle(T0, Event::TicketReceived { file, ticket })));
+            }
+            sends
+        };
+        assert_eq!(ready(&mut q, &ids[..6]), ids[..3].to_vec());
+        // Three uploading, three ready: three places ahead are free, so three more are prepared.
+        assert_eq!(count(&q, &[Phase::Hashing]), 3);
+        assert_eq!(ready(&mut q, &ids[6..9]), vec![]);
+        assert_eq!(count(&q, &[Phase::Ready]), 6);
+
+        // One upload ends, then another: a ready file takes each place, and nothing new is prepared
+        // while fewer than three places ahead are free.
+        for (sent, next) in [(0, 3), (1, 4)] {
+            let cmds = q.handle(T0, Event::SingleSent { file: ids[sent] });
+            assert_eq!(single_sends(&cmds), vec![ids[next]]);
+            assert_eq!(hash_files(&cmds), vec![]);
+        }
+        // The third frees the third place: three files are hashed together.
+        let cmds = q.handle(T0, Event::SingleSent { file: ids[2] });
+        assert_eq!(single_sends(&cmds), vec![ids[5]]);
+        assert_eq!(hash_files(&cmds), ids[9..12].to_vec());
         assert_eq!(count(&q, &[Phase::Uploading]), 3);
     }
 

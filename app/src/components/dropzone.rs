@@ -171,9 +171,13 @@ mod runtime {
     use crate::model::SendPlan;
     use crate::upload_queue::{Command, Event, FileId, FileView, Queue, QueueConfig};
 
-    /// Files prepared ahead: each now waits for its SHA-256 before its ticket, so keep twice the
-    /// upload places ready (measured with `scripts/bench-uploads`).
-    const SIGN_AHEAD: usize = 6;
+    /// Files prepared ahead: each waits for its SHA-256 before its ticket, so keep several times
+    /// the upload places ready, and sign them SIGN_REFILL at a time: refilled one by one as each
+    /// upload ended, 100 small files took 36–41 ticket requests, each a request the page's main
+    /// thread starts and reads while it should be starting the next upload (measured with
+    /// `scripts/bench-uploads`).
+    const SIGN_AHEAD: usize = 12;
+    const SIGN_REFILL: usize = 6;
 
     /// A map by file id kept in a vector: a queue holds tens or hundreds of files, and a hash
     /// map's code would weigh more in the page than its lookups save.
@@ -339,7 +343,15 @@ mod runtime {
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         RUNTIME.with(|r| {
             *r.borrow_mut() = Some(Runtime {
-                queue: Queue::new(QueueConfig { sign_ahead: SIGN_AHEAD, locale, ..QueueConfig::new(limits) }, seed),
+                queue: Queue::new(
+                    QueueConfig {
+                        sign_ahead: SIGN_AHEAD,
+                        sign_refill: SIGN_REFILL,
+                        locale,
+                        ..QueueConfig::new(limits)
+                    },
+                    seed,
+                ),
                 locale,
                 painter,
                 listeners,
