@@ -1388,10 +1388,10 @@ impl Queue {
         // wait, to be signed together. While one is still reading, a file that joins it now asks
         // with it (a drop adds its files one by one).
         let refill = config.sign_refill.clamp(1, config.sign_ahead.max(1));
-        let free = config.sign_ahead.saturating_sub(ahead);
-        let reading = self.files.iter().any(|e| holds(e, Place::Ahead) && e.ticket.is_none() && !e.ticket_requested);
+        let wait = config.sign_ahead.saturating_sub(ahead) < refill
+            && !self.files.iter().any(|e| e.active() && e.phase() == Phase::Hashing);
         for e in &mut self.files {
-            if ahead >= config.sign_ahead || (free < refill && !reading) {
+            if ahead >= config.sign_ahead || wait {
                 break;
             }
             if e.active() && e.place == Place::Nowhere && e.ticket.is_none() {

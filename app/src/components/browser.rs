@@ -1,7 +1,9 @@
 //! The browser's primitives for an upload: slices of a File, WebCrypto SHA-256 and XHRs with
 //! progress. Only in the WASM; the queue decides what to do, this only does it.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -166,7 +168,7 @@ pub fn send(
     for (name, value) in headers {
         xhr.set_request_header(name, value).map_err(js_words)?;
     }
-    let heard = std::rc::Rc::new(std::cell::Cell::new(now_ms()));
+    let heard = Rc::new(Cell::new(now_ms()));
     let heard_at = heard.clone();
     let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
         heard_at.set(now_ms());
@@ -200,7 +202,7 @@ pub fn send(
 /// Aborts `xhr` once nothing was heard of it (`heard`: its last progress, or its start) for
 /// [`STALL_MS`]; stops looking once it has ended. After an abort the XHR is UNSENT, after an
 /// answer DONE.
-fn watch_for_stall(xhr: XmlHttpRequest, heard: std::rc::Rc<std::cell::Cell<i64>>) {
+fn watch_for_stall(xhr: XmlHttpRequest, heard: Rc<Cell<i64>>) {
     after(STALL_CHECK_MS, move || {
         if matches!(xhr.ready_state(), XmlHttpRequest::DONE | XmlHttpRequest::UNSENT) {
             return;
